@@ -1,0 +1,18 @@
+/* regio.h — the umbrella header: Go-style memory management for C servers.
+ *
+ * Sections (one header each, every one compiles alone as C and as C++):
+ *   regio/common.h   lifecycle, tuning, the hard memory limit, memstats
+ *   regio/arena.h    general allocation from per-thread arenas
+ *   regio/region.h   per-request regions (Go's stack: freed all at once)
+ *
+ * Errors: allocations return NULL and set errno; int-returning calls return
+ * 0 (or a count) on success and -errno on failure.  See regio/common.h.
+ */
+#ifndef REGIO_H
+#define REGIO_H
+
+#include "regio/common.h"
+#include "regio/arena.h"
+#include "regio/region.h"
+
+#endif /* REGIO_H */
