@@ -294,6 +294,7 @@ static void arena_thread_exit(void *arg)
     if (a == NULL)
         return;
     drain_inbox(a);
+    RG_ASSERT(rgi_arena_is_valid(a));
     tls_arena = NULL;
     atomic_fetch_add(&nabandoned, 1);
     /* release: the next owner (acquire CAS in arena_adopt) sees our writes */
@@ -441,6 +442,11 @@ static void carve(rgi_span *sp)
 static RGI_NOINLINE void *small_slow(rgi_arena *a, unsigned c)
 {
     drain_inbox(a);
+#if RG_DEBUG_CHECKS
+    static __thread unsigned refills;
+    if ((++refills & 255) == 0 && !rgi_arena_is_valid(a))
+        rgi_corrupt("arena %p: counting invariants broken", (void *)a);
+#endif
     rgi_span *sp = a->avail[c];
     while (sp) {
         if (sp->free == NULL && sp->bump < sp->end && (size_t)(sp->end - sp->bump) >= sp->block_size)

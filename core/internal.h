@@ -190,6 +190,9 @@ int rgi_page_kind(const void *p);
  * segment), or NULL.  Safe for any p. */
 void *rgi_page_run_head(const void *p);
 
+/* Checks the page layer's counting invariants (takes its lock). */
+bool rgi_page_is_valid(void);
+
 /* Releases idle segments to the OS now; returns bytes released. */
 size_t rgi_page_release_idle(size_t want);
 

@@ -802,3 +802,32 @@ void *rgi_page_run_head(const void *p)
         return NULL;
     return seg_addr(i);
 }
+
+/* Checks the page layer's counting invariants (takes the lock; debug builds
+ * and tests call it): bitmaps agree with the state bytes, the idle list
+ * agrees with the idle count and the idle bytes, and per-backing bytes plus
+ * metadata never exceed what is charged. */
+bool rgi_page_is_valid(void)
+{
+    bool ok = true;
+    pthread_mutex_lock(&pg.lock);
+    size_t nidle = 0, nscav = 0;
+    for (size_t i = 0; i < pg.nsegs; i++) {
+        int st = st_get(i);
+        ok &= bit_get(pg.freemap, i) == (st == ST_FREE);
+        ok &= bit_get(pg.scavmap, i) == (st == ST_SCAV);
+        nidle += st == ST_IDLE;
+        nscav += st == ST_SCAV;
+    }
+    size_t listed = 0;
+    for (idle_node *n = pg.idle_head; n; n = n->next) {
+        ok &= st_get(seg_index(n)) == ST_IDLE;
+        listed++;
+    }
+    ok &= listed == nidle && nidle == pg.nidle && nscav == pg.nscav;
+    ok &= atomic_load(&idle_bytes) == nidle * RGI_SEG_SIZE;
+    uint64_t backed = atomic_load(&by_backing[0]) + atomic_load(&by_backing[1]) + atomic_load(&by_backing[2]);
+    ok &= backed + metadata_bytes <= atomic_load(&committed);
+    pthread_mutex_unlock(&pg.lock);
+    return ok;
+}

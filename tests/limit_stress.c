@@ -93,6 +93,7 @@ static void run_round(int nthreads, int64_t headroom)
     CU_ASSERT(atomic_load(&max_seen) <= (uint64_t)the_limit);
     CU_ASSERT(st.sys <= (uint64_t)the_limit);
     CU_ASSERT_EQUAL(atomic_load(&other_err), 0);
+    CU_ASSERT(rgi_page_is_valid());
     CU_ASSERT(atomic_load(&enomem) > 0); /* the limit was really hit */
     rg_set_memory_limit(RG_MEMLIMIT_OFF);
 }

@@ -80,8 +80,10 @@ static void test_limit_never_crossed(void)
     }
     CU_ASSERT(failed > 0);
     CU_ASSERT(st.oom_fails > 0);
+    CU_ASSERT(rgi_page_is_valid());
     for (int i = 0; i < n; i++)
         rg_free(p[i]);
+    CU_ASSERT(rgi_page_is_valid());
     /* after freeing, allocation works again */
     void *q = rg_malloc(3 << 20);
     CU_ASSERT_PTR_NOT_NULL(q);
@@ -180,6 +182,7 @@ static void test_fault_injection(void)
         }
     }
     uint64_t injected = rgi_fault_inject(0, 0, 0) - n0;
+    CU_ASSERT(rgi_page_is_valid());
     CU_ASSERT(fails > 0);
     CU_ASSERT(injected > 0);
     rg_release_memory();
@@ -212,6 +215,7 @@ static void test_scavenger_returns_memory(void)
     }
     CU_ASSERT_EQUAL(st.heap_idle, 0);
     CU_ASSERT(st.heap_released > released0);
+    CU_ASSERT(rgi_page_is_valid());
 }
 
 static void test_memstats_backing_and_rss(void)
