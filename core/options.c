@@ -10,7 +10,8 @@
  *   RG_RESERVE     rg_config.reserve_bytes  256GiB  address space reserved
  *   RG_SCAVENGE_DELAY rg_config.scavenge_delay_ns  1s   "250ms", "2s", "off"
  *   RG_DEBUG       rg_config.debug      ""      gctrace=1,gcstress=1,
- *                                               scavtrace=1,poison=1,
+ *                                               scavtrace=1,poison=1 (poison=0:
+ *                                               off under Valgrind too),
  *                                               hugepages=0,memtrace=30s
  */
 #include "internal.h"
@@ -154,7 +155,7 @@ int rgi_parse_debug(const char *s)
         if (strcmp(tok, "gctrace") == 0) rgi_opt.gctrace = iv;
         else if (strcmp(tok, "gcstress") == 0) rgi_opt.gcstress = iv;
         else if (strcmp(tok, "scavtrace") == 0) rgi_opt.scavtrace = iv;
-        else if (strcmp(tok, "poison") == 0) rgi_opt.poison = iv;
+        else if (strcmp(tok, "poison") == 0) rgi_opt.poison = iv ? 1 : -1; /* -1: off even under Valgrind */
         else if (strcmp(tok, "hugepages") == 0) { if (iv == 0) rgi_opt.hugepages = RG_HUGEPAGES_OFF; }
         else if (strcmp(tok, "memtrace") == 0 && parse_duration_ns(val, &ns) == 0)
             rgi_opt.memtrace_s = ns < 0 ? 0 : (int)(ns / 1000000000);
@@ -314,7 +315,8 @@ int rg_set_gc_percent(int percent)
  * ------------------------------------------------------------------------- */
 bool rgi_poisoning(void)
 {
-    return RGI_ASAN || RG_DEBUG_CHECKS || rgi_opt.poison || RUNNING_ON_VALGRIND;
+    /* poison=0 lets callgrind count the fast path Valgrind would otherwise divert */
+    return RGI_ASAN || RG_DEBUG_CHECKS || rgi_opt.poison > 0 || (rgi_opt.poison == 0 && RUNNING_ON_VALGRIND);
 }
 
 void rgi_poison(void *p, size_t n)
@@ -324,7 +326,7 @@ void rgi_poison(void *p, size_t n)
 #else
     if (RUNNING_ON_VALGRIND) {
         VALGRIND_MAKE_MEM_NOACCESS(p, n);
-    } else if (RG_DEBUG_CHECKS || rgi_opt.poison) {
+    } else if (RG_DEBUG_CHECKS || rgi_opt.poison > 0) {
         memset(p, 0xdb, n); /* "dead bytes": a use after reset reads garbage */
     }
 #endif
