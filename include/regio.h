@@ -4,6 +4,7 @@
  *   regio/common.h   lifecycle, tuning, the hard memory limit, memstats
  *   regio/arena.h    general allocation from per-thread arenas
  *   regio/region.h   per-request regions (Go's stack: freed all at once)
+ *   regio/slice.h    make([]T) and append() with Go's growth, on a region or standalone
  *
  * Errors: allocations return NULL and set errno; int-returning calls return
  * 0 (or a count) on success and -errno on failure.  See regio/common.h.
@@ -14,5 +15,6 @@
 #include "regio/common.h"
 #include "regio/arena.h"
 #include "regio/region.h"
+#include "regio/slice.h"
 
 #endif /* REGIO_H */
