@@ -4,6 +4,8 @@
  *   regio/common.h   lifecycle, tuning, the hard memory limit, memstats
  *   regio/arena.h    general allocation from per-thread arenas
  *   regio/region.h   per-request regions (Go's stack: freed all at once)
+ *   regio/chan.h     bounded MPMC channels with Go's semantics
+ *   regio/pool.h     rg_syncpool (sync.Pool), rg_objpool (bounded pool), rg_buf
  *   regio/slice.h    make([]T) and append() with Go's growth, on a region or standalone
  *
  * Errors: allocations return NULL and set errno; int-returning calls return
@@ -15,6 +17,8 @@
 #include "regio/common.h"
 #include "regio/arena.h"
 #include "regio/region.h"
+#include "regio/chan.h"
+#include "regio/pool.h"
 #include "regio/slice.h"
 
 #endif /* REGIO_H */

@@ -1,0 +1,210 @@
+/* regio/pool.h — object pools: rg_syncpool (Go's sync.Pool), rg_objpool
+ * (a bounded pool with per-thread caches, the rte_mempool shape) and rg_buf
+ * (Go's bytes.Buffer on pooled backing arrays).
+ *
+ * ---------------------------------------------------------------------------
+ * Contract of this section
+ * ---------------------------------------------------------------------------
+ * Every object a pool creates comes from regio and counts against the hard
+ * limit; memstats.pool_cached counts the bytes of idle objects pools hold.
+ * Under limit pressure the page layer asks the pools to let go before any
+ * allocation fails: syncpools free their idle objects, objpools free the idle
+ * objects of their rings and per-thread caches (they are created again on
+ * demand, within capacity).
+ *
+ * Per-thread caches are touched by their owner with plain loads and stores;
+ * another thread (a flush, an epoch, the limit ladder) takes their objects
+ * through an asymmetric fence (membarrier(2)), so no object is stranded in
+ * the cache of a thread that went idle.  A thread's caches are given back
+ * when it exits.  A pool must not be used by any thread once *_free starts.
+ *
+ * Debug builds (-Ddebug_checks=true) detect, name the pool and the object,
+ * and refuse: a double put, a put of a pointer the pool did not hand out,
+ * and a write to an object after its put (the object is poisoned while idle:
+ * ASan/Valgrind fault at once; otherwise the bytes are checked at the next
+ * get).
+ */
+#ifndef REGIO_POOL_H
+#define REGIO_POOL_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+ * rg_syncpool — Go's sync.Pool
+ *
+ * A cache of interchangeable objects that may be dropped at any time.  Get
+ * looks in the calling thread's private slot, then its small cache, then the
+ * shared lock-free list, then the victim list, and only then creates an
+ * object (new_fn(arg), or obj_size bytes from regio).  Put keeps the object
+ * in the same places in reverse order, and frees it when the shared list is
+ * full.  At each pool epoch (a collection once the collector exists; until
+ * then a 1 s timer and limit pressure) the primary lists become the victim
+ * and the old victim is freed, with free_fn(obj, arg) or back to regio.
+ *
+ * Refinement of DESIGN.md §3: the options gain `name` (diagnostics) and
+ * `shared_cap` (objects the shared list holds, 0 = 1024); zero-initialized
+ * options keep the DESIGN.md meaning.  obj_size == 0 needs a new_fn; objects
+ * from new_fn without a free_fn must come from rg_malloc (they are rg_free'd).
+ * ------------------------------------------------------------------------- */
+typedef struct rg_syncpool rg_syncpool;
+typedef struct rg_syncpool_opts {
+    size_t obj_size;                       /* 0 = objects come from new_fn */
+    void *(*new_fn)(void *arg);            /* creates an object; NULL = rg_malloc(obj_size) */
+    void (*free_fn)(void *obj, void *arg); /* frees one; NULL = rg_free */
+    void *arg;
+    const char *name;                      /* for diagnostics; NULL = "syncpool" */
+    size_t shared_cap;                     /* 0 = 1024 */
+} rg_syncpool_opts;
+
+/* NULL + errno: EINVAL (o NULL, or obj_size 0 without new_fn), ENOMEM. */
+RG_EXPORT rg_syncpool *rg_syncpool_new(const rg_syncpool_opts *o);
+/* An object from the pool or a new one (contents undefined, as in Go).
+ * NULL + errno: ENOMEM (creation failed), EINVAL (p NULL). */
+RG_EXPORT void *rg_syncpool_get(rg_syncpool *p);
+/* Gives obj back (it may be freed at any time from now on).  NULL obj does
+ * nothing.  Debug builds diagnose a double put or a foreign pointer and
+ * ignore the call. */
+RG_EXPORT void rg_syncpool_put(rg_syncpool *p, void *obj);
+/* Frees every idle object and the pool.  Objects still out are the
+ * caller's (free them with free_fn or rg_free). */
+RG_EXPORT void rg_syncpool_free(rg_syncpool *p);
+
+typedef struct rg_syncpool_stats {
+    uint64_t gets, puts;           /* calls */
+    uint64_t hits_local;           /* gets served by the private slot or thread cache */
+    uint64_t hits_shared, hits_victim;
+    uint64_t news, frees;          /* objects created / freed by the pool */
+    uint64_t epochs;               /* epochs this pool went through */
+    uint64_t cached;               /* idle objects held now (primary + victim + caches) */
+} rg_syncpool_stats;
+RG_EXPORT void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st);
+
+/* ---------------------------------------------------------------------------
+ * rg_objpool — a bounded object pool (the seed's channel-backed BufferPool,
+ * grown up; the rte_mempool shape)
+ *
+ * At most `capacity` objects are alive at once (created and not freed), ever.
+ * Get takes from the calling thread's cache, then the shared ring (Vyukov's
+ * bounded MPMC queue), then creates an object if fewer than capacity are
+ * alive (init_fn runs once per created object).  When none can be had, the
+ * policy decides: RG_POOL_FAIL returns NULL/EAGAIN, RG_POOL_BLOCK waits (on
+ * a futex) up to timeout_ns for a put, then NULL/ETIMEDOUT.
+ * Put runs reset_fn, keeps the object in the thread's cache, or the ring; if
+ * the ring is full (ring_size < capacity) it drops (frees) the object, which
+ * makes room under capacity for a later create.
+ * While a thread waits (RG_POOL_BLOCK), every thread's cache is flushed to
+ * the ring at its next put, so objects cached elsewhere reach the waiter.
+ *
+ * Refinement of DESIGN.md §3: the options gain `name`, `ring_size` (idle
+ * objects the ring keeps, 0 = capacity, rounded up to a power of two) and
+ * `prefill` (objects created by rg_objpool_new); cache_size is clamped to
+ * 512.  Zero-initialized extras keep the DESIGN.md meaning.
+ * ------------------------------------------------------------------------- */
+enum rg_pool_policy { RG_POOL_FAIL = 0, RG_POOL_BLOCK = 1 };
+
+typedef struct rg_objpool rg_objpool;
+typedef struct rg_objpool_opts {
+    size_t obj_size, capacity;      /* capacity: a hard bound on live objects */
+    size_t cache_size;              /* per-thread cache, 0 = none */
+    int policy;                     /* RG_POOL_FAIL, RG_POOL_BLOCK */
+    int64_t timeout_ns;             /* for RG_POOL_BLOCK, -1 = forever */
+    void (*init_fn)(void *obj, void *arg), (*reset_fn)(void *obj, void *arg);
+    void *arg;
+    const char *name;               /* for diagnostics; NULL = "objpool" */
+    size_t ring_size;               /* 0 = capacity */
+    size_t prefill;                 /* created at once, <= capacity */
+} rg_objpool_opts;
+
+/* NULL + errno: EINVAL (o NULL, obj_size or capacity 0, capacity above
+ * 2^30, prefill > capacity, bad policy), ENOMEM (limit or OS, including the
+ * prefill). */
+RG_EXPORT rg_objpool *rg_objpool_new(const rg_objpool_opts *o);
+/* NULL + errno only when no object can be had: EAGAIN (RG_POOL_FAIL, all
+ * capacity objects are out), ETIMEDOUT (RG_POOL_BLOCK), ENOMEM (creation
+ * failed under the limit), EINVAL. */
+RG_EXPORT void *rg_objpool_get(rg_objpool *p);
+/* 0, or -EINVAL (NULL arguments; in debug builds also a double put or a
+ * pointer this pool did not hand out, diagnosed and ignored). */
+RG_EXPORT int rg_objpool_put(rg_objpool *p, void *obj);
+/* All or nothing: returns n with n objects in objs, or 0 with errno set as
+ * for rg_objpool_get (EINVAL when n > capacity). n == 0 returns 0, errno 0. */
+RG_EXPORT unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n);
+/* Puts n objects; 0 or -EINVAL (checked as for rg_objpool_put; in debug
+ * builds the bad objects are diagnosed and skipped, the rest are put). */
+RG_EXPORT int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n);
+/* Frees every idle object and the pool; objects still out must not be put
+ * afterwards (they stay allocated: free them with rg_free). */
+RG_EXPORT void rg_objpool_free(rg_objpool *p);
+
+typedef struct rg_objpool_stats {
+    uint64_t gets, puts;            /* objects, bulk calls count each object */
+    uint64_t hits;                  /* gets served from a thread cache or the ring */
+    uint64_t misses;                /* gets that found nothing idle */
+    uint64_t creates, drops;        /* objects created / freed by the pool */
+    uint64_t fails, waits;          /* gets that failed / that blocked */
+    uint64_t live;                  /* objects alive now (<= capacity) */
+    uint64_t capacity;
+    uint64_t in_ring, in_caches;    /* idle objects now */
+    uint64_t threads;               /* thread caches */
+} rg_objpool_stats;
+RG_EXPORT void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st);
+
+typedef struct rg_objpool_cache_info {
+    int tid;                        /* owner thread (gettid) */
+    unsigned cached;                /* objects in its cache now */
+    uint64_t gets, puts, hits, misses;
+} rg_objpool_cache_info;
+/* Fills up to n entries, one per thread cache; returns the number of thread
+ * caches (which may exceed n), or -EINVAL. */
+RG_EXPORT int rg_objpool_caches(rg_objpool *p, rg_objpool_cache_info *out, unsigned n);
+/* Moves every thread's cached objects to the ring now (the owners need not
+ * cooperate); returns the number moved, or -EINVAL. */
+RG_EXPORT int rg_objpool_flush(rg_objpool *p);
+
+/* ---------------------------------------------------------------------------
+ * rg_buf — a growable byte buffer (Go's bytes.Buffer)
+ *
+ * Backing arrays up to 32 KiB come from per-size-class syncpools and go back
+ * to them on reset-to-empty (rg_buf_free); larger ones from regio directly.
+ * Growth follows Go's append: double while under 256 bytes, then about
+ * 1.25x, then rounded up to the size class.  rg_buf_copy returns a
+ * right-sized copy so keeping a small piece never keeps a big backing array
+ * alive (the seed's slice-of-a-pooled-buffer leak).  A zeroed rg_buf (or
+ * RG_BUF_INIT) is an empty buffer.  Not safe for concurrent writers.
+ * ------------------------------------------------------------------------- */
+typedef struct rg_buf {
+    unsigned char *data;   /* bytes [0, len) are the contents */
+    size_t len, cap;
+} rg_buf;
+#define RG_BUF_INIT {NULL, 0, 0}
+
+RG_EXPORT void rg_buf_init(rg_buf *b);
+/* Makes room for n more bytes without another allocation.
+ * 0, -ENOMEM, -EOVERFLOW, -EINVAL (b NULL). */
+RG_EXPORT int rg_buf_grow(rg_buf *b, size_t n);
+/* Appends n bytes; 0 or as rg_buf_grow. */
+RG_EXPORT int rg_buf_write(rg_buf *b, const void *p, size_t n);
+RG_EXPORT int rg_buf_write_byte(rg_buf *b, unsigned char c);
+RG_EXPORT int rg_buf_write_str(rg_buf *b, const char *s);
+/* Empties the buffer, keeping its backing array. */
+RG_EXPORT void rg_buf_reset(rg_buf *b);
+/* Keeps the first n bytes; 0 or -EINVAL (n > len). */
+RG_EXPORT int rg_buf_truncate(rg_buf *b, size_t n);
+RG_EXPORT unsigned char *rg_buf_bytes(const rg_buf *b);
+RG_EXPORT size_t rg_buf_len(const rg_buf *b);
+RG_EXPORT size_t rg_buf_cap(const rg_buf *b);
+/* A right-sized copy of bytes [off, off + n), from rg_malloc (free with
+ * rg_free); n == 0 gives a unique minimal block.  NULL + errno: EINVAL (range
+ * outside the contents), ENOMEM. */
+RG_EXPORT void *rg_buf_copy(const rg_buf *b, size_t off, size_t n);
+/* Gives the backing array back to its pool; b is empty afterwards. */
+RG_EXPORT void rg_buf_free(rg_buf *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REGIO_POOL_H */

@@ -1,0 +1,219 @@
+/* pool/pool_internal.h — what the pools and channels share, never installed:
+ * futex waiting with deadlines, bounded spinning, the per-thread cache
+ * registry with its asymmetric guard, and the bounded MPMC ring of pointers.
+ *
+ * Glossary
+ * --------
+ *  ring      Vyukov's bounded MPMC queue: every slot carries a sequence
+ *            stamp saying whose turn it is; producers and consumers claim a
+ *            position with one CAS and hand the slot over with one store.
+ *  tcache    a pool's per-thread cache; only its owner thread touches it on
+ *            the fast path, with plain loads and stores.
+ *  guard     the asymmetric Dekker pair (busy, reclaim) that lets another
+ *            thread take a tcache's objects: the owner pays two plain stores
+ *            and a load, the rare reclaimer pays a membarrier(2).
+ *  epoch     a syncpool generation: at each epoch the primary becomes the
+ *            victim and the old victim is freed (Go's poolCleanup).
+ *  eventcount  a futex word bumped on every wakeup; a waiter reads it, checks
+ *            its condition once more, and sleeps only if the word has not
+ *            moved (so no wakeup is lost).
+ */
+#ifndef REGIO_POOL_INTERNAL_H
+#define REGIO_POOL_INTERNAL_H
+
+#include "internal.h"
+#include "regio/chan.h"
+#include "regio/pool.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------------------
+ * Futex seam (pool/futex.c).  All return 0 or -errno.
+ * ------------------------------------------------------------------------- */
+#define RGI_FOREVER UINT64_MAX
+/* Absolute CLOCK_MONOTONIC deadline for a relative timeout: < 0 = forever. */
+static inline uint64_t rgi_deadline(int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return RGI_FOREVER;
+    uint64_t now = rgi_now_ns();
+    return now + (uint64_t)timeout_ns < now ? RGI_FOREVER : now + (uint64_t)timeout_ns;
+}
+/* Sleeps while *word == val, until woken or the deadline; -EAGAIN when the
+ * word had already moved, -ETIMEDOUT, -EINTR, 0 when woken. */
+int rgi_futex_wait(atomic_uint *word, unsigned val, uint64_t deadline);
+/* Sleeps on several words at once (futex_waitv); polls if the kernel lacks it. */
+int rgi_futex_waitv(atomic_uint **words, const unsigned *vals, unsigned n, uint64_t deadline);
+void rgi_futex_wake(atomic_uint *word, int n);
+
+/* Bounded spin for a peer that is between two steps of a short operation
+ * (e.g. a producer between claiming a slot and publishing it): pause first,
+ * then yield the CPU so a preempted peer can run.  Never used to wait for a
+ * condition that may take long: that is what futexes are for. */
+static inline void rgi_spin(unsigned *step)
+{
+    if (*step < 6) {
+        for (unsigned i = 0; i < (1u << *step); i++)
+            __builtin_ia32_pause();
+    } else {
+        sched_yield();
+    }
+    if (*step < 10)
+        (*step)++;
+}
+
+/* ---------------------------------------------------------------------------
+ * Ring of pointers (pool/ring.c): Vyukov's bounded MPMC queue, power-of-two
+ * size, with bulk claims (one CAS for n positions once their n stamps show
+ * they are free).  Guarantee: lock-free; an element enqueued is dequeued
+ * exactly once; FIFO per producer.
+ * ------------------------------------------------------------------------- */
+typedef struct rgi_ring_slot {
+    atomic_size_t seq;
+    void *obj;
+} rgi_ring_slot;
+
+typedef struct rgi_ring {
+    _Alignas(64) atomic_size_t tail; /* producers' next position */
+    _Alignas(64) atomic_size_t head; /* consumers' next position */
+    _Alignas(64) size_t mask;
+    rgi_ring_slot *slots;
+} rgi_ring;
+
+int rgi_ring_init(rgi_ring *r, size_t min_size); /* 0 or -ENOMEM/-EINVAL */
+void rgi_ring_fini(rgi_ring *r);
+/* Enqueues all n or none: returns n or 0 (full). */
+unsigned rgi_ring_put(rgi_ring *r, void *const *objs, unsigned n);
+/* Enqueues as many as fit: returns the count. */
+unsigned rgi_ring_put_burst(rgi_ring *r, void *const *objs, unsigned n);
+/* Dequeues all n or none: returns n or 0 (not enough). */
+unsigned rgi_ring_get(rgi_ring *r, void **objs, unsigned n);
+/* Dequeues up to n: returns the count. */
+unsigned rgi_ring_get_burst(rgi_ring *r, void **objs, unsigned n);
+size_t rgi_ring_count(rgi_ring *r); /* snapshot */
+static inline size_t rgi_ring_size(const rgi_ring *r) { return r->mask + 1; }
+
+/* ---------------------------------------------------------------------------
+ * Per-thread caches (pool/tcache.c)
+ *
+ * Each pool gets a small id; each thread a vector of tcache pointers indexed
+ * by id.  A tcache is created by its owner on first use, listed in its pool
+ * (under rgi_tc_lock), and handed back to the pool's `retire` callback when
+ * the thread exits.  rg_*_free marks the pool's tcaches dead (pool = NULL);
+ * their owners free them at their next lookup or at exit.
+ *
+ * The guard.  Owner fast path:
+ *     busy = 1 (relaxed);  compiler barrier;  if (reclaim) -> slow;  ...op...;
+ *     busy = 0 (release).
+ * Reclaimer: reclaim = 1 on every tcache it wants, then one membarrier(2)
+ * (MEMBARRIER_CMD_PRIVATE_EXPEDITED), then waits until busy == 0 (acquire),
+ * takes the objects, reclaim = 0 (release).  The membarrier makes every
+ * running thread execute a full fence, so either the owner's busy = 1 is
+ * visible to the reclaimer, or the owner's load sees reclaim = 1 — the
+ * classic asymmetric-fence Dekker (as in userspace RCU).  Where membarrier
+ * is unavailable, or under TSan (which does not model it), both sides use
+ * seq_cst atomics instead: slower, equally correct.
+ * Rules: never allocate, block or take rgi_tc_lock while busy == 1 (the
+ * limit ladder may reclaim from the same thread).
+ * ------------------------------------------------------------------------- */
+typedef struct rgi_tcache {
+    atomic_uint busy;             /* owner: 1 during an operation */
+    atomic_uint reclaim;          /* reclaimer: 1 while it takes objects; pairs with busy */
+    void *pool;                   /* owning pool; NULL once the pool was freed */
+    struct rgi_tcache *next, *prev; /* the pool's list, under rgi_tc_lock */
+    pid_t tid;                    /* owner thread, for inspection */
+    uint32_t pad;
+} rgi_tcache;
+
+typedef struct rgi_tc_class {
+    /* Owner thread exits: give its objects back to the pool (called with
+     * rgi_tc_lock held and the tcache unlisted). */
+    void (*retire)(void *pool, rgi_tcache *tc);
+} rgi_tc_class;
+
+extern pthread_mutex_t rgi_tc_lock;
+extern bool rgi_tc_asym; /* membarrier available: the owner's fence is a compiler barrier */
+
+typedef struct rgi_tc_vec {
+    uint32_t n;
+    rgi_tcache **v;
+} rgi_tc_vec;
+extern __thread rgi_tc_vec rgi_tc_tls;
+
+uint32_t rgi_tc_id_alloc(void);        /* -1u when out of memory */
+void rgi_tc_id_free(uint32_t id);
+/* Slow lookup: creates and lists the calling thread's tcache of `size`
+ * bytes for pool (id), or NULL + errno. */
+rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_class *cls, rgi_tcache **list);
+/* Marks every tcache in *list dead (the pool is going away); the caller has
+ * already taken their objects.  Takes rgi_tc_lock. */
+void rgi_tc_orphan_all(rgi_tcache **list);
+
+static inline rgi_tcache *rgi_tc_lookup(void *pool, uint32_t id)
+{
+    rgi_tc_vec *vec = &rgi_tc_tls;
+    rgi_tcache *tc;
+    if (RG_LIKELY(id < vec->n && (tc = vec->v[id]) != NULL && tc->pool == pool))
+        return tc;
+    return NULL;
+}
+
+/* Owner: enter an operation; false when a reclaimer holds the tcache. */
+static inline bool rgi_tc_enter(rgi_tcache *tc)
+{
+#if RGI_TSAN
+    atomic_store_explicit(&tc->busy, 1, memory_order_seq_cst);
+    if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, memory_order_seq_cst))) {
+#else
+    if (RG_LIKELY(rgi_tc_asym)) {
+        atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst); /* the reclaimer's membarrier supplies the CPU fence */
+    } else {
+        atomic_store_explicit(&tc->busy, 1, memory_order_seq_cst);
+    }
+    /* acquire: pairs with the reclaimer's release of reclaim = 0, so the
+     * owner sees what the reclaimer left in the tcache */
+    if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, rgi_tc_asym ? memory_order_acquire : memory_order_seq_cst))) {
+#endif
+        atomic_store_explicit(&tc->busy, 0, memory_order_release);
+        return false;
+    }
+    return true;
+}
+/* Owner: leave; release pairs with the reclaimer's acquire load of busy. */
+static inline void rgi_tc_leave(rgi_tcache *tc)
+{
+    atomic_store_explicit(&tc->busy, 0, memory_order_release);
+}
+/* Owner: wait until a reclaimer is done with tc (it is quick). */
+void rgi_tc_wait_reclaim(rgi_tcache *tc);
+
+/* Reclaimer side, with rgi_tc_lock held: mark, fence once for all, then for
+ * each tcache wait and take, then release. */
+void rgi_tc_mark(rgi_tcache *tc);
+void rgi_tc_fence(void);
+void rgi_tc_acquire(rgi_tcache *tc); /* waits for busy == 0 */
+void rgi_tc_release(rgi_tcache *tc);
+
+/* ---------------------------------------------------------------------------
+ * Pools' registry for the limit ladder and epochs (pool/syncpool.c, objpool.c)
+ * ------------------------------------------------------------------------- */
+/* The collector calls this at the end of each cycle; until it exists a timer
+ * thread and limit pressure do.  Ends a syncpool epoch for every pool:
+ * primary -> victim, old victim freed.  Returns bytes freed. */
+size_t rgi_pool_epoch(void);
+/* Drains every pool's idle objects (syncpool primary + victim, objpool
+ * rings and tcaches).  Returns bytes freed.  Used by the limit ladder. */
+size_t rgi_pool_drain_all(void);
+size_t rgi_objpool_drain_all(void);
+void rgi_pool_pressure_init(void); /* registers the ladder hook once */
+
+/* Adjusts memstats.pool_cached (relaxed: a statistic, orders nothing). */
+static inline void rgi_pool_cached_add(int64_t delta)
+{
+    atomic_fetch_add_explicit(&rgi_pool_cached_bytes, (uint_fast64_t)delta, memory_order_relaxed);
+}
+
+#endif /* REGIO_POOL_INTERNAL_H */
