@@ -206,7 +206,7 @@ static bool next_chunk(rg_region *r, size_t need)
     return true;
 }
 
-static void *bump_slow(rg_region *r, size_t n, size_t align)
+static RGI_NOINLINE void *bump_slow(rg_region *r, size_t n, size_t align)
 {
     if (n >= RG_REGION_LARGE_MIN || align > RGI_PAGE_SIZE)
         return large_alloc(r, n, align);
@@ -232,6 +232,18 @@ void *rg_alloc_slow(rg_region *r, size_t n)
 {
     if (!region_ok(r, "rg_alloc"))
         return NULL;
+    /* The slow call a steady request loop makes: the current chunk is full
+     * and the next kept chunk has room.  Hop there directly (what bump_slow
+     * and next_chunk would do, in half the instructions). */
+    chunk *c = r->cur_chunk->next;
+    if (c && n < RG_REGION_LARGE_MIN && !r->poisoning) {
+        size_t sz = ROUND16(n);
+        if (sz > (size_t)(r->real_end - r->h.cur) && sz <= c->size - CHUNK_HDR) {
+            char *p = (char *)c + CHUNK_HDR; /* c is never the first chunk */
+            set_cursor(r, c, p + sz);
+            return p;
+        }
+    }
     return bump_slow(r, n, 16);
 }
 
@@ -467,10 +479,13 @@ void rg_region_reset(rg_region *r)
         return;
     run_cleanups(r, NULL);
     free_large_until(r, NULL);
-    truncate_pins(r, 0);
-    /* Keep chunks in order while the total stays under `retain`. */
+    if (r->npins || r->registered) /* the common request pins nothing: no call */
+        truncate_pins(r, 0);
+    /* Keep chunks in order while the total stays under `retain`.  With the
+     * large blocks gone, held is the chunk total: when it fits, every chunk
+     * is kept and the walk is skipped (the steady state of a request loop). */
     size_t kept = r->first->size;
-    chunk *prev = r->first, *c = r->first->next;
+    chunk *prev = r->first, *c = r->held <= r->retain ? NULL : r->first->next;
     while (c) {
         chunk *next = c->next;
         if (kept + c->size <= r->retain) {

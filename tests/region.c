@@ -265,6 +265,35 @@ static void test_steady_state_no_arena_traffic(void)
     rg_region_free(r);
 }
 
+/* A request loop that spills past the first chunk hops to kept chunks on
+ * the slow path (without poisoning): every object stays distinct and intact. */
+static void test_reset_loop_intact(void)
+{
+    rg_region *r = rg_region_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    enum { N = 64 };
+    unsigned char *p[N];
+    size_t n[N];
+    uint32_t x = 12345;
+    int bad = 0;
+    for (int round = 0; round < 200; round++) {
+        for (int i = 0; i < N; i++) {
+            x = x * 1103515245u + 12345u;
+            n[i] = 16 + (x >> 8) % ((x & 1) ? 4096 : 256);
+            p[i] = rg_alloc(r, n[i]);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(p[i]);
+            bad += (uintptr_t)p[i] % 16 != 0;
+            memset(p[i], (unsigned char)(i + round), n[i]);
+        }
+        for (int i = 0; i < N; i++)
+            for (size_t k = 0; k < n[i]; k++)
+                bad += p[i][k] != (unsigned char)(i + round);
+        rg_region_reset(r);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    rg_region_free(r);
+}
+
 static void test_retain_cap(void)
 {
     rg_region_opts o = {.retain = 64 << 10};
@@ -438,6 +467,7 @@ int main(void)
         {"mark and release", test_mark_release},
         {"reset keeps the first chunk", test_reset_keeps_first_chunk},
         {"steady request loop allocates nothing", test_steady_state_no_arena_traffic},
+        {"reset loop keeps objects intact", test_reset_loop_intact},
         {"reset honours the retain cap", test_retain_cap},
         {"large blocks return on reset", test_large_returned_on_reset},
         {"keep pins until reset", test_keep},
