@@ -4,6 +4,7 @@
  *   regio/common.h   lifecycle, tuning, the hard memory limit, memstats
  *   regio/arena.h    general allocation from per-thread arenas
  *   regio/region.h   per-request regions (Go's stack: freed all at once)
+ *   regio/mapfile.h  zero-copy file maps and views (golang.org/x/exp/mmap)
  *   regio/chan.h     bounded MPMC channels with Go's semantics
  *   regio/pool.h     rg_syncpool (sync.Pool), rg_objpool (bounded pool), rg_buf
  *   regio/slice.h    make([]T) and append() with Go's growth, on a region or standalone
@@ -17,6 +18,7 @@
 #include "regio/common.h"
 #include "regio/arena.h"
 #include "regio/region.h"
+#include "regio/mapfile.h"
 #include "regio/chan.h"
 #include "regio/pool.h"
 #include "regio/slice.h"
