@@ -8,6 +8,7 @@
  *   regio/chan.h     bounded MPMC channels with Go's semantics
  *   regio/pool.h     rg_syncpool (sync.Pool), rg_objpool (bounded pool), rg_buf
  *   regio/slice.h    make([]T) and append() with Go's growth, on a region or standalone
+ *   regio/map.h      Swiss-table maps with byte-string keys that grow and shrink
  *
  * Errors: allocations return NULL and set errno; int-returning calls return
  * 0 (or a count) on success and -errno on failure.  See regio/common.h.
@@ -22,5 +23,6 @@
 #include "regio/chan.h"
 #include "regio/pool.h"
 #include "regio/slice.h"
+#include "regio/map.h"
 
 #endif /* REGIO_H */
