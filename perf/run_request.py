@@ -94,6 +94,7 @@ def fmt(x, nd=2):
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="meson build dir holding perf/bench_request*")
     ap.add_argument("--out", default="perf/results", help="where request.{md,json,tsv,svg} go")
