@@ -205,7 +205,7 @@ def main():
                    "instructions_per_alloc": instr, "goals_met": all_met}, f, indent=1)
     tsv = os.path.join(args.out, "request.tsv")
     with open(tsv, "w") as f:
-        f.write("allocator\ttouch8_1T\ttouch8_2T\tfill_1T\tfill_2T\n")
+        f.write("# allocator\ttouch8_1T\ttouch8_2T\tfill_1T\tfill_2T\n")
         for v in rows:
             f.write(v + "\t" + "\t".join(fmt(get(v, m, t), 3).replace("—", "NaN")
                                          for m in MODES for t in THREADS) + "\n")
