@@ -39,6 +39,7 @@ struct rgi_arena {
     struct rgi_arena *next_all; /* global list, append only */
     /* statistics: written by the owner only, read by anyone (relaxed) */
     atomic_uint_fast64_t mallocs, frees, bytes_alloc, bytes_freed, drained;
+    int64_t prof_left;          /* heap-profile countdown in bytes (owner only; core/profile.c) */
 };
 
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -370,6 +371,7 @@ RGI_NOINLINE rgi_arena *rgi_arena_get(void)
         return NULL;
     tls_arena = a;
     pthread_setspecific(arena_key, a);
+    a->prof_left = rgi_prof_next();
     return a;
 }
 
@@ -417,6 +419,30 @@ static void reap_orphans(rgi_arena *self)
 /* ---------------------------------------------------------------------------
  * Allocation
  * ------------------------------------------------------------------------- */
+/* The heap-profile countdown ran out (core/profile.c): record p and flag the
+ * span or run holding it, so that its free looks in the side table.  The
+ * flag is read by freeing threads: relaxed atomics, since a stale value only
+ * matters for objects sampled after the free began. */
+static RGI_NOINLINE void *prof_hit(rgi_arena *a, void *p, size_t n)
+{
+    a->prof_left = rgi_prof_next();
+    if (rgi_prof_rate() == 0)
+        return p;
+    if (rgi_page_kind(p) == RGI_SEG_LARGE) {
+        rgi_segment *h = rgi_page_run_head(p);
+        if (h)
+            __atomic_store_n(&h->sampled, 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_store_n(&rgi_span_of(rgi_segment_of(p), p)->sampled, 1, __ATOMIC_RELAXED);
+    }
+    rgi_prof_record(p, n);
+    return p;
+}
+
+/* Budget on the fast path: one subtract, one predictable branch. */
+#define PROF_TICK(a, p, n) \
+    do { if (RG_UNLIKELY(((a)->prof_left -= (int64_t)(n)) < 0)) return prof_hit((a), (p), (n)); } while (0)
+
 /* Carves up to 64 never-used blocks (at most 4 KiB of fresh memory unless a
  * block is larger) into the free list. */
 static void carve(rgi_span *sp)
@@ -477,6 +503,7 @@ static RGI_NOINLINE void *small_slow(rgi_arena *a, unsigned c)
     sp->used++;
     OWNER_ADD(a->mallocs, 1);
     OWNER_ADD(a->bytes_alloc, sp->block_size);
+    PROF_TICK(a, b, sp->block_size);
     return b;
 }
 
@@ -497,10 +524,12 @@ static void *large_alloc(size_t n, size_t align)
     s->nsegs = (committed + RGI_SEG_MASK) >> RGI_SEG_SHIFT;
     s->obj_size = n;
     s->arena = NULL;
+    s->sampled = 0;
     rgi_arena *a = tls_arena;
     if (a) {
         OWNER_ADD(a->mallocs, 1);
         OWNER_ADD(a->bytes_alloc, n);
+        PROF_TICK(a, (char *)s + off, n);
     }
     return (char *)s + off;
 }
@@ -523,6 +552,7 @@ static void *medium_alloc(rgi_arena *a, size_t n)
     sp->block_size = (uint32_t)(sp->end - sp->start);
     OWNER_ADD(a->mallocs, 1);
     OWNER_ADD(a->bytes_alloc, sp->block_size);
+    PROF_TICK(a, sp->start, sp->block_size);
     return sp->start;
 }
 
@@ -541,6 +571,7 @@ static RGI_NOINLINE void *malloc_slow(size_t n)
             sp->used++;
             OWNER_ADD(a->mallocs, 1);
             OWNER_ADD(a->bytes_alloc, sp->block_size);
+            PROF_TICK(a, b, sp->block_size);
             return b;
         }
         return small_slow(a, c);
@@ -563,6 +594,7 @@ void *rgi_arena_malloc(size_t n)
             sp->used++;
             OWNER_ADD(a->mallocs, 1);
             OWNER_ADD(a->bytes_alloc, sp->block_size);
+            PROF_TICK(a, b, sp->block_size);
             return b;
         }
         return small_slow(a, c);
@@ -605,13 +637,19 @@ void rgi_arena_free(void *p)
         return;
     }
     if (s->kind == RGI_SEG_LARGE) {
+        if (RG_UNLIKELY(s->sampled))
+            rgi_prof_forget(p);
         count_free(s->obj_size);
         s->magic = 0;
         rgi_run_free(s, s->committed);
         return;
     }
     rgi_arena *a = tls_arena;
-    count_free(block_bytes(rgi_span_of(s, p)));
+    rgi_span *sp = rgi_span_of(s, p);
+    /* one predictable branch for unsampled frees; pairs with prof_hit's store */
+    if (RG_UNLIKELY(__atomic_load_n(&sp->sampled, __ATOMIC_RELAXED)))
+        rgi_prof_forget(p);
+    count_free(block_bytes(sp));
     if (RG_LIKELY(s->arena == a))
         free_local(a, s, p);
     else

@@ -234,7 +234,9 @@ typedef struct rgi_span {
     char *start;             /* first block */
     uint32_t used, nfree, capacity, block_size;
     uint8_t kind, sclass, page, npages;
-    uint8_t in_list, pad[3];
+    uint8_t in_list;
+    uint8_t sampled;         /* holds (or held) a heap-profile sample: frees check the side table */
+    uint8_t pad[2];
     struct rgi_span *next, *prev; /* in the arena's class list */
     void *user;              /* RGI_SPAN_USER: owner's data (the collector's spans) */
 } rgi_span;
@@ -246,7 +248,8 @@ typedef struct rgi_segment {
     uint64_t magic;          /* RGI_SEG_MAGIC ^ (uintptr_t)self */
     uint8_t kind;            /* enum rgi_seg_kind */
     uint8_t backing;         /* enum rg_backing */
-    uint8_t pad[6];
+    uint8_t sampled;         /* RGI_SEG_LARGE: the object is a heap-profile sample */
+    uint8_t pad[5];
     size_t committed;        /* bytes committed in this segment or run */
     size_t nsegs;            /* segments in this run (1 for arena segments) */
     size_t obj_size;         /* RGI_SEG_LARGE: the object's requested size */
@@ -315,5 +318,51 @@ extern bool (*rgi_gc_is_object)(const void *obj);
 
 /* Stats pieces other layers add (pools register their cached bytes). */
 extern atomic_uint_fast64_t rgi_pool_cached_bytes;
+
+/* ---------------------------------------------------------------------------
+ * Observability (core/stats.c, core/profile.c, core/monitor.c)
+ * ------------------------------------------------------------------------- */
+/* Pools and channels count here (relaxed adds); rg_read_memstats sums. */
+extern atomic_uint_fast64_t rgi_pool_hits, rgi_pool_misses, rgi_chans_live;
+
+/* Per-pool rows for /debug/vars and the dashboard.  A layer with pools
+ * registers one enumerator (at most 8 sources); it fills up to max rows and
+ * returns how many it filled.  It runs on the debug server's thread and
+ * must not block for long. */
+typedef struct rgi_pool_row {
+    const char *kind; /* "syncpool", "objpool", "chan" */
+    const char *name; /* may be NULL */
+    uint64_t hits, misses, cached_bytes, live;
+} rgi_pool_row;
+typedef size_t (*rgi_pool_rows_fn)(rgi_pool_row *rows, size_t max, void *arg);
+int rgi_stats_pool_source(rgi_pool_rows_fn fn, void *arg); /* 0 or -ENOSPC */
+size_t rgi_stats_pool_rows(rgi_pool_row *rows, size_t max);
+
+/* Heap profile sampling.  An allocator keeps a per-thread byte countdown
+ * (the arena's prof_left); an allocation of n bytes does
+ *     if (RG_UNLIKELY((left -= n) < 0)) { left = rgi_prof_next(); flag; rgi_prof_record(p, n); }
+ * and flags the span/run holding p so that its free calls rgi_prof_forget.
+ * When sampling is off the countdown is RGI_PROF_OFF_COUNTDOWN, so a rate
+ * switched on later is picked up after that many bytes. */
+#define RGI_PROF_OFF_COUNTDOWN ((int64_t)16 << 20)
+int64_t rgi_prof_rate(void);
+int64_t rgi_prof_next(void);
+void rgi_prof_record(void *p, size_t size);
+void rgi_prof_forget(void *p);
+uint64_t rgi_prof_inuse_samples(void);
+extern atomic_uint_fast64_t rgi_prof_samples;
+/* The gzipped pprof profile in a regio buffer (rgi_arena_free it); 0 or -errno. */
+int rgi_prof_build(bool allocs, unsigned char **out, size_t *len);
+
+/* Called once init succeeds: starts memtrace (RG_DEBUG=memtrace=N) and, in
+ * debug builds, registers the leak report at exit. */
+void rgi_observe_init(void);
+/* "function+0xoff" (or the address) for pc, from the ELF symbol tables. */
+void rgi_prof_symbolize(uintptr_t pc, char *buf, size_t n);
+/* Live regions (debug_checks builds; returns false elsewhere): calls fn for
+ * each with the bytes it holds and the call site that created it. */
+bool rgi_region_live_foreach(void (*fn)(const void *r, size_t held, const void *site, void *arg), void *arg);
+/* Threads attached to the collector (core/gc maintains it), for the leak report. */
+extern atomic_long rgi_gc_threads_attached;
 
 #endif /* REGIO_INTERNAL_H */

@@ -13,6 +13,9 @@
  *                                               scavtrace=1,poison=1 (poison=0:
  *                                               off under Valgrind too),
  *                                               hugepages=0,memtrace=30s
+ *   RG_MEMPROFILERATE rg_set_memprofile_rate 512KiB  heap profile sampling
+ *                                               rate in bytes, 0 = off
+ *                                               (read in core/profile.c)
  */
 #include "internal.h"
 
@@ -292,6 +295,8 @@ int rgi_init_slow(const rg_config *user)
         atomic_store_explicit(&rgi_inited, 2, memory_order_release);
     }
     pthread_mutex_unlock(&init_lock);
+    if (rc == 0)
+        rgi_observe_init(); /* outside the lock: it may start a thread that allocates */
     return rc;
 }
 

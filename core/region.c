@@ -67,6 +67,10 @@ struct rg_region {
     uint32_t magic;
     uint8_t poisoning, registered;
     struct rg_region *reg_next, *reg_prev; /* pin registry links */
+#if RG_DEBUG_CHECKS
+    struct rg_region *live_next, *live_prev; /* live-region registry (leak report) */
+    const void *born;                        /* call site of rg_region_new* */
+#endif
 };
 
 #define CHUNK_HDR sizeof(chunk)
@@ -117,8 +121,57 @@ static inline void set_cursor(rg_region *r, chunk *c, char *cur)
     r->h.end = r->poisoning ? cur : r->real_end;
 }
 
+#if RG_DEBUG_CHECKS
+/* Live regions, for the leak report (core/monitor.c). */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static rg_region *live_regions;
+
+static void live_add(rg_region *r, const void *site)
+{
+    r->born = site;
+    pthread_mutex_lock(&live_lock);
+    r->live_prev = NULL;
+    r->live_next = live_regions;
+    if (live_regions)
+        live_regions->live_prev = r;
+    live_regions = r;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(rg_region *r)
+{
+    pthread_mutex_lock(&live_lock);
+    if (r->live_prev) r->live_prev->live_next = r->live_next; else live_regions = r->live_next;
+    if (r->live_next) r->live_next->live_prev = r->live_prev;
+    pthread_mutex_unlock(&live_lock);
+}
+#endif
+
+bool rgi_region_live_foreach(void (*fn)(const void *r, size_t held, const void *site, void *arg), void *arg)
+{
+#if RG_DEBUG_CHECKS
+    pthread_mutex_lock(&live_lock);
+    for (rg_region *r = live_regions; r; r = r->live_next)
+        fn(r, r->held, r->born, arg);
+    pthread_mutex_unlock(&live_lock);
+    return true;
+#else
+    (void)fn;
+    (void)arg;
+    return false;
+#endif
+}
+
+static rg_region *region_new_at(const rg_region_opts *o, const void *site);
+
 rg_region *rg_region_new_opts(const rg_region_opts *o)
 {
+    return region_new_at(o, __builtin_return_address(0));
+}
+
+static rg_region *region_new_at(const rg_region_opts *o, const void *site)
+{
+    (void)site;
     size_t first = 8 << 10, maxc = 1 << 20, retain = 256 << 10;
     if (o) {
         if (o->first_chunk) first = o->first_chunk;
@@ -148,12 +201,15 @@ rg_region *rg_region_new_opts(const rg_region_opts *o)
     if (r->poisoning)
         rgi_poison(r->h.cur, (size_t)(r->real_end - r->h.cur));
     atomic_fetch_add_explicit(&rgi_region_bytes, first, memory_order_relaxed);
+#if RG_DEBUG_CHECKS
+    live_add(r, site);
+#endif
     return r;
 }
 
 rg_region *rg_region_new(void)
 {
-    return rg_region_new_opts(NULL);
+    return region_new_at(NULL, __builtin_return_address(0));
 }
 
 static void *large_alloc(rg_region *r, size_t n, size_t align)
@@ -539,6 +595,7 @@ void rg_region_free(rg_region *r)
     }
     r->magic = REGION_DEAD;
 #if RG_DEBUG_CHECKS
+    live_remove(r);
     pthread_mutex_lock(&quarantine_lock);
     chunk *old = quarantine[quarantine_pos];
     quarantine[quarantine_pos] = first;

@@ -136,6 +136,17 @@ typedef struct rg_memstats {
     uint64_t oom_fails;      /* allocations failed with ENOMEM by the limit */
     uint64_t num_gc, pause_total_ns, pause_ns[256], last_gc_ns, next_gc;
     double   gc_cpu_fraction;
+    /* Observability (core/stats.c, core/profile.c).  Layers append their own
+     * fields below; never insert above, so the struct only grows. */
+    uint64_t heap_sys;        /* Go's HeapSys: sys - metadata (segments in use or idle) */
+    uint64_t arenas;          /* per-thread arenas created (live + orphaned) */
+    uint64_t arenas_orphaned; /* arenas whose thread exited, not yet adopted */
+    uint64_t pool_hits;       /* pool gets served from a cache, summed over pools */
+    uint64_t pool_misses;     /* pool gets that had to make a new object */
+    uint64_t chans;           /* channels alive */
+    uint64_t profile_rate;    /* heap profile sampling rate in bytes, 0 = off */
+    uint64_t profile_samples; /* allocations sampled since start */
+    uint64_t read_ns;         /* rg_read_memstats wall time of this call */
 } rg_memstats;
 
 RG_EXPORT void rg_read_memstats(rg_memstats *out);
