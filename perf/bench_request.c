@@ -24,10 +24,14 @@
  * rounding, one compare; an out-of-line overflow path exists for honesty but
  * the generated requests never need it (checked at start).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dladdr */
+#endif
 #include "shim.h"
 
 #include <regio.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -295,6 +299,14 @@ int main(int argc, char **argv)
     reg("apr", "fill", bm_apr_fill);
 #endif
     reg(MALLOC_NAME, "fill", bm_malloc_fill);
+    /* Which library's malloc this process really calls: scripts/bench checks
+     * it, so a peer that silently fell back to glibc cannot pass as itself. */
+    Dl_info info;
+    void *(*m)(size_t) = PEER_MALLOC;
+    void *addr;
+    memcpy(&addr, &m, sizeof addr); /* ISO C has no function-to-object pointer cast */
+    rgb_add_context("malloc_from", dladdr(addr, &info) && info.dli_fname ? info.dli_fname : "?");
+    rgb_add_context("allocator", MALLOC_NAME);
     int rc = rgb_main(argc, argv);
 #if defined(BENCH_APR)
     apr_terminate();

@@ -121,6 +121,7 @@ def main():
 
     t0 = time.time()
     samples = {}
+    malloc_from = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(args.rounds):
             for b in present:
@@ -129,6 +130,7 @@ def main():
                                 args.reps, args.min_time)
                 collect(samples, doc)
                 context = doc["context"]
+                malloc_from[b] = context.get("malloc_from", "?")
         instr = {}
         if not args.no_callgrind and shutil.which("valgrind"):
             for v, b, _ in VARIANTS:
@@ -137,9 +139,16 @@ def main():
                     instr[v] = callgrind(os.path.join(perf_dir, b), v, args.cg_requests, tmp)
     elapsed = time.time() - t0
 
-    med = {k: statistics.median(v) for k, v in samples.items()}
+    # A peer whose malloc does not come from its own library measures glibc.
+    expect = {"bench_request": "libc.so", "bench_request_jemalloc": "libjemalloc",
+              "bench_request_tcmalloc": "libtcmalloc", "bench_request_mimalloc": "libmimalloc"}
+    wrong = [b for b in present if expect[b] not in malloc_from.get(b, "")]
+    for b in wrong:
+        log(f"WARNING: {b} calls malloc from {malloc_from.get(b)}, not {expect[b]}: its row is dropped")
+    med = {k: statistics.median(v) for k, v in samples.items()
+           if not any(b in wrong for v2, b, _ in VARIANTS if v2 == k[0])}
     nsamp = min(len(v) for v in samples.values())
-    rows = [v for v, b, _ in VARIANTS if b in present]
+    rows = [v for v, b, _ in VARIANTS if b in present and b not in wrong]
 
     def get(v, mode, t):
         return med.get((v, mode, t))
@@ -199,7 +208,7 @@ def main():
     with open(os.path.join(args.out, "request.md"), "w") as f:
         f.write(header + "\n\n" + table + "\n\n" + "\n".join(verdict) + "\n")
     with open(os.path.join(args.out, "request.json"), "w") as f:
-        json.dump({"context": context, "elapsed_s": elapsed,
+        json.dump({"context": context, "elapsed_s": elapsed, "malloc_from": malloc_from,
                    "median_ns_per_alloc": {f"{v}/{m}/threads:{t}": x for (v, m, t), x in sorted(med.items())},
                    "samples_ns_per_alloc": {f"{v}/{m}/threads:{t}": x for (v, m, t), x in sorted(samples.items())},
                    "instructions_per_alloc": instr, "goals_met": all_met}, f, indent=1)

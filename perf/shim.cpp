@@ -133,6 +133,11 @@ int rgb_register(const rgb_def *d)
     return 0;
 }
 
+void rgb_add_context(const char *key, const char *value)
+{
+    benchmark::AddCustomContext(key, value);
+}
+
 int rgb_main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)

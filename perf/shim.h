@@ -87,6 +87,10 @@ typedef struct rgb_def {
  * Call before rgb_main(). */
 int rgb_register(const rgb_def *d);
 
+/* Adds key: value to the run's context (the console header and the JSON
+ * "context" object), e.g. which library provides malloc.  Before rgb_main. */
+void rgb_add_context(const char *key, const char *value);
+
 /* Initializes Google Benchmark with argc/argv (or runs count mode), runs
  * the registered benchmarks, shuts down.  See the contract for the result. */
 int rgb_main(int argc, char **argv);
