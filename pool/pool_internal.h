@@ -118,20 +118,23 @@ static inline size_t rgi_ring_size(const rgi_ring *r) { return r->mask + 1; }
  * Rules: never allocate, block or take rgi_tc_lock while busy == 1 (the
  * limit ladder may reclaim from the same thread).
  * ------------------------------------------------------------------------- */
+struct rgi_tcache;
+typedef struct rgi_tc_class {
+    /* Owner thread exits: give its objects back to the pool (called with
+     * rgi_tc_lock held and the tcache unlisted). */
+    void (*retire)(void *pool, struct rgi_tcache *tc);
+} rgi_tc_class;
+
 typedef struct rgi_tcache {
     atomic_uint busy;             /* owner: 1 during an operation */
     atomic_uint reclaim;          /* reclaimer: 1 while it takes objects; pairs with busy */
     void *pool;                   /* owning pool; NULL once the pool was freed */
     struct rgi_tcache *next, *prev; /* the pool's list, under rgi_tc_lock */
-    pid_t tid;                    /* owner thread, for inspection */
-    uint32_t pad;
+    struct rgi_tcache **list;     /* head of that list */
+    const rgi_tc_class *cls;
+    int tid;                      /* owner thread, for inspection */
+    uint32_t id;                  /* the pool's id (index in the owner's vector) */
 } rgi_tcache;
-
-typedef struct rgi_tc_class {
-    /* Owner thread exits: give its objects back to the pool (called with
-     * rgi_tc_lock held and the tcache unlisted). */
-    void (*retire)(void *pool, rgi_tcache *tc);
-} rgi_tc_class;
 
 extern pthread_mutex_t rgi_tc_lock;
 extern bool rgi_tc_asym; /* membarrier available: the owner's fence is a compiler barrier */
@@ -198,12 +201,43 @@ void rgi_tc_acquire(rgi_tcache *tc); /* waits for busy == 0 */
 void rgi_tc_release(rgi_tcache *tc);
 
 /* ---------------------------------------------------------------------------
+ * Debug registry of a pool's objects (pool/debug.c, debug_checks builds):
+ * which objects the pool knows, whether each is out or idle, and a hash of
+ * an idle object's bytes so a write after put is caught at the next get even
+ * without ASan.  A mutex-protected open-addressing table; its memory is
+ * allocated outside the mutex (the limit ladder may drain this very pool).
+ * ------------------------------------------------------------------------- */
+enum { RGI_OBJ_OUT = 1, RGI_OBJ_IDLE = 2 };
+typedef struct rgi_objreg {
+    pthread_mutex_t lock;
+    size_t cap, n, used; /* used = n + tombstones */
+    struct rgi_objreg_ent { uintptr_t key; uint32_t state; uint32_t pad; uint64_t sum; } *t;
+    const char *kind, *name; /* "objpool", the pool's name: for diagnostics */
+    const void *pool;
+} rgi_objreg;
+void rgi_objreg_init(rgi_objreg *r, const char *kind, const char *name, const void *pool);
+void rgi_objreg_fini(rgi_objreg *r);
+/* -1 when the object is unknown, else its state. */
+int rgi_objreg_state(rgi_objreg *r, const void *obj);
+/* Records obj with state (adding it if new); 0 or -ENOMEM. */
+int rgi_objreg_set(rgi_objreg *r, const void *obj, int state, uint64_t sum);
+void rgi_objreg_del(rgi_objreg *r, const void *obj);
+/* Put-side check: diagnoses a double put (state IDLE) and, when must_know,
+ * a foreign pointer; then marks obj idle with the hash of its n bytes and
+ * poisons them.  0, or -EINVAL when the put must be refused. */
+int rgi_objreg_put(rgi_objreg *r, const char *call, void *obj, size_t n, bool must_know);
+/* Get-side: unpoisons, checks the hash (a write after put), marks obj out
+ * (or forgets it when !keep). */
+void rgi_objreg_get(rgi_objreg *r, const char *call, void *obj, size_t n, bool keep);
+
+/* ---------------------------------------------------------------------------
  * Pools' registry for the limit ladder and epochs (pool/syncpool.c, objpool.c)
  * ------------------------------------------------------------------------- */
 /* The collector calls this at the end of each cycle; until it exists a timer
  * thread and limit pressure do.  Ends a syncpool epoch for every pool:
  * primary -> victim, old victim freed.  Returns bytes freed. */
 size_t rgi_pool_epoch(void);
+extern uint64_t rgi_pool_epoch_ns; /* the timer's period until the collector exists (1 s) */
 /* Drains every pool's idle objects (syncpool primary + victim, objpool
  * rings and tcaches).  Returns bytes freed.  Used by the limit ladder. */
 size_t rgi_pool_drain_all(void);

@@ -49,6 +49,10 @@ extern "C" {
  * `shared_cap` (objects the shared list holds, 0 = 1024); zero-initialized
  * options keep the DESIGN.md meaning.  obj_size == 0 needs a new_fn; objects
  * from new_fn without a free_fn must come from rg_malloc (they are rg_free'd).
+ * Objects are at least pointer-sized (the pool links idle objects through
+ * their first word when it frees them).  free_fn may run on any thread (the
+ * epoch timer, an allocating thread under limit pressure) while the pools'
+ * registry lock is held: it must not call rg_syncpool_* or rg_objpool_*.
  * ------------------------------------------------------------------------- */
 typedef struct rg_syncpool rg_syncpool;
 typedef struct rg_syncpool_opts {

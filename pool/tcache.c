@@ -1,0 +1,222 @@
+/* pool/tcache.c — per-thread caches for every pool kind: pool ids, each
+ * thread's vector of caches, creation, thread exit, and the reclaim side of
+ * the asymmetric guard (see pool_internal.h for the protocol and why it is
+ * correct).
+ *
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) makes every thread of the
+ * process that is running execute a full memory barrier before it returns;
+ * a thread that is not running passes through the scheduler's own barrier.
+ * Registered once, at the first pool's creation, before any cache exists.
+ */
+#include "pool_internal.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+pthread_mutex_t rgi_tc_lock = PTHREAD_MUTEX_INITIALIZER;
+bool rgi_tc_asym;
+__thread rgi_tc_vec rgi_tc_tls;
+
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+static uint32_t next_id;        /* under rgi_tc_lock */
+static uint32_t *free_ids;      /* recycled ids, under rgi_tc_lock */
+static uint32_t nfree_ids, cap_free_ids;
+
+static void tc_thread_exit(void *arg);
+
+static void tc_init(void)
+{
+    pthread_key_create(&tc_key, tc_thread_exit);
+    int saved = errno;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        rgi_tc_asym = true;
+    errno = saved;
+}
+
+uint32_t rgi_tc_id_alloc(void)
+{
+    pthread_once(&tc_once, tc_init);
+    /* The free-id stack must hold every id handed out; it grows outside the
+     * lock because an allocation may run the limit ladder, which takes it. */
+    uint32_t *grown = NULL, want = 0;
+    for (;;) {
+        pthread_mutex_lock(&rgi_tc_lock);
+        if (nfree_ids > 0 || next_id < cap_free_ids) {
+            uint32_t id = nfree_ids > 0 ? free_ids[--nfree_ids] : next_id++;
+            pthread_mutex_unlock(&rgi_tc_lock);
+            rgi_arena_free(grown);
+            return id;
+        }
+        if (grown != NULL && want > cap_free_ids) {
+            if (nfree_ids)
+                memcpy(grown, free_ids, nfree_ids * sizeof *free_ids);
+            uint32_t *old = free_ids;
+            free_ids = grown;
+            cap_free_ids = want;
+            grown = NULL;
+            pthread_mutex_unlock(&rgi_tc_lock);
+            rgi_arena_free(old);
+            continue;
+        }
+        want = cap_free_ids ? cap_free_ids * 2 : 64;
+        pthread_mutex_unlock(&rgi_tc_lock);
+        rgi_arena_free(grown);
+        grown = rgi_arena_malloc(want * sizeof *free_ids);
+        if (grown == NULL)
+            return UINT32_MAX;
+    }
+}
+
+void rgi_tc_id_free(uint32_t id)
+{
+    /* called with rgi_tc_lock held; the stack has room for every id handed out */
+    free_ids[nfree_ids++] = id;
+}
+
+/* Grows the calling thread's vector so that index id exists. */
+static int vec_reserve(uint32_t id)
+{
+    rgi_tc_vec *vec = &rgi_tc_tls;
+    if (id < vec->n)
+        return 0;
+    uint32_t n = vec->n ? vec->n : 8;
+    while (n <= id)
+        n *= 2;
+    rgi_tcache **v = rgi_arena_malloc(n * sizeof *v);
+    if (v == NULL)
+        return -ENOMEM;
+    memset(v, 0, n * sizeof *v);
+    /* the vector is the owner's alone; rgi_tc_lock orders it against the
+     * exit path only, which runs on this same thread */
+    if (vec->n)
+        memcpy(v, vec->v, vec->n * sizeof *v);
+    rgi_tcache **old = vec->v;
+    vec->v = v;
+    vec->n = n;
+    rgi_arena_free(old);
+    return 0;
+}
+
+rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_class *cls, rgi_tcache **list)
+{
+    pthread_once(&tc_once, tc_init);
+    if (vec_reserve(id) != 0)
+        return NULL;
+    rgi_tc_vec *vec = &rgi_tc_tls;
+    rgi_tcache *stale = vec->v[id];
+    rgi_tcache *tc = rgi_arena_malloc(size);
+    if (tc == NULL)
+        return NULL;
+    memset(tc, 0, size);
+    tc->pool = pool;
+    tc->cls = cls;
+    tc->list = list;
+    tc->id = id;
+    tc->tid = (int)syscall(SYS_gettid);
+    pthread_setspecific(tc_key, (void *)1); /* arms the exit destructor */
+    pthread_mutex_lock(&rgi_tc_lock);
+    if (stale != NULL && stale->pool != NULL) {
+        /* a live cache of another pool that reused this id cannot be here:
+         * ids are recycled only after rgi_tc_orphan_all */
+        pthread_mutex_unlock(&rgi_tc_lock);
+        rgi_corrupt("pool cache registry: id %u still owned by a live pool", id);
+    }
+    tc->next = *list;
+    tc->prev = NULL;
+    if (*list)
+        (*list)->prev = tc;
+    *list = tc;
+    vec->v[id] = tc;
+    pthread_mutex_unlock(&rgi_tc_lock);
+    rgi_arena_free(stale); /* the dead cache of a freed pool */
+    return tc;
+}
+
+void rgi_tc_orphan_all(rgi_tcache **list)
+{
+    /* caller holds rgi_tc_lock */
+    for (rgi_tcache *tc = *list, *next; tc; tc = next) {
+        next = tc->next;
+        tc->pool = NULL;
+        tc->next = tc->prev = NULL;
+        tc->list = NULL;
+    }
+    *list = NULL;
+}
+
+static void tc_thread_exit(void *arg)
+{
+    (void)arg;
+    rgi_tc_vec *vec = &rgi_tc_tls;
+    pthread_mutex_lock(&rgi_tc_lock);
+    for (uint32_t i = 0; i < vec->n; i++) {
+        rgi_tcache *tc = vec->v[i];
+        if (tc == NULL)
+            continue;
+        vec->v[i] = NULL;
+        if (tc->pool != NULL) {
+            if (tc->prev)
+                tc->prev->next = tc->next;
+            else
+                *tc->list = tc->next;
+            if (tc->next)
+                tc->next->prev = tc->prev;
+            tc->cls->retire(tc->pool, tc);
+        }
+        rgi_arena_free(tc);
+    }
+    pthread_mutex_unlock(&rgi_tc_lock);
+    rgi_arena_free(vec->v);
+    vec->v = NULL;
+    vec->n = 0;
+}
+
+void rgi_tc_wait_reclaim(rgi_tcache *tc)
+{
+    unsigned step = 0;
+    /* acquire: pairs with rgi_tc_release, so the owner sees what was taken */
+    while (atomic_load_explicit(&tc->reclaim, memory_order_acquire))
+        rgi_spin(&step);
+}
+
+void rgi_tc_mark(rgi_tcache *tc)
+{
+    /* seq_cst: in the fallback (no membarrier) this store and the owner's
+     * seq_cst store of busy form the Dekker pair directly */
+    atomic_store_explicit(&tc->reclaim, 1, memory_order_seq_cst);
+}
+
+void rgi_tc_fence(void)
+{
+#if !RGI_TSAN
+    if (rgi_tc_asym) {
+        int saved = errno;
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+            errno = saved;
+            return;
+        }
+        errno = saved;
+        /* cannot fail once registered; if it does, the owners' compiler-only
+         * fences are not enough and nothing here can fix that */
+        rgi_corrupt("membarrier failed after registration");
+    }
+#endif
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void rgi_tc_acquire(rgi_tcache *tc)
+{
+    unsigned step = 0;
+    /* acquire: pairs with the owner's release in rgi_tc_leave, so the
+     * reclaimer sees the cache as the owner left it */
+    while (atomic_load_explicit(&tc->busy, memory_order_acquire))
+        rgi_spin(&step);
+}
+
+void rgi_tc_release(rgi_tcache *tc)
+{
+    /* release: pairs with the owner's acquire in rgi_tc_enter/wait_reclaim */
+    atomic_store_explicit(&tc->reclaim, 0, memory_order_release);
+}
