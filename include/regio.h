@@ -4,8 +4,6 @@
  *   regio/common.h   lifecycle, tuning, the hard memory limit, memstats
  *   regio/arena.h    general allocation from per-thread arenas
  *   regio/region.h   per-request regions (Go's stack: freed all at once)
- *   regio/chan.h     bounded MPMC channels with Go's semantics
- *   regio/pool.h     rg_syncpool (sync.Pool), rg_objpool (bounded pool), rg_buf
  *   regio/debug.h    heap profiles (pprof), debug HTTP endpoint, memtrace, leaks
  *   regio/mapfile.h  zero-copy file maps and views (golang.org/x/exp/mmap)
  *   regio/chan.h     bounded MPMC channels with Go's semantics
@@ -22,8 +20,6 @@
 #include "regio/common.h"
 #include "regio/arena.h"
 #include "regio/region.h"
-#include "regio/chan.h"
-#include "regio/pool.h"
 #include "regio/debug.h"
 #include "regio/mapfile.h"
 #include "regio/chan.h"
