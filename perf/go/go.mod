@@ -1,0 +1,3 @@
+module regio/perf/go
+
+go 1.19
