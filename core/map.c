@@ -231,13 +231,25 @@ static inline uint32_t grp_free(grp g)
 #endif
 static inline uint32_t grp_empty(grp g) { return grp_match(g, CTRL_EMPTY); }
 
+/* Equality of two long keys (klen > 8): overlapping word loads up to 32
+ * bytes (no call), memcmp beyond. */
+static inline bool long_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n <= 16)
+        return ((rd64(a) ^ rd64(b)) | (rd64(a + n - 8) ^ rd64(b + n - 8))) == 0;
+    if (n <= 32)
+        return ((rd64(a) ^ rd64(b)) | (rd64(a + 8) ^ rd64(b + 8)) |
+                (rd64(a + n - 16) ^ rd64(b + n - 16)) | (rd64(a + n - 8) ^ rd64(b + n - 8))) == 0;
+    return memcmp(a, b, n) == 0;
+}
+
 static inline bool slot_eq(const slot *s, const void *key, size_t klen, uint64_t w)
 {
     if (s->klen != klen)
         return false;
     if (klen <= INLINE_MAX)
         return s->k.u == w;
-    return memcmp(s->k.ptr, key, klen) == 0;
+    return long_eq(s->k.ptr, key, klen);
 }
 
 static inline slot *find(const table *t, const void *key, size_t klen, uint64_t w, uint64_t h)
