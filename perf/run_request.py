@@ -64,7 +64,7 @@ def run_round(binary, out_json, reps, min_time):
 NAME_RE = re.compile(r"^request/([^/]+)/([^/]+)/threads:(\d+)$")
 
 
-def collect(samples, doc):
+def collect(samples, by_round, rnd, doc):
     for b in doc["benchmarks"]:
         if b.get("run_type") != "iteration" or b.get("error_occurred"):
             continue
@@ -73,6 +73,7 @@ def collect(samples, doc):
             continue
         key = (m.group(1), m.group(2), int(m.group(3)))
         samples.setdefault(key, []).append(b["per_item"] * 1e9)
+        by_round.setdefault((rnd,) + key, []).append(b["per_item"] * 1e9)
 
 
 def callgrind(binary, variant, requests, tmp):
@@ -98,9 +99,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="meson build dir holding perf/bench_request*")
     ap.add_argument("--out", default="perf/results", help="where request.{md,json,tsv,svg} go")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds over the binaries")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds over the binaries")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per benchmark per round")
-    ap.add_argument("--min-time", default="0.1", help="seconds per repetition (plain number)")
+    ap.add_argument("--min-time", default="0.05", help="seconds per repetition (plain number)")
     ap.add_argument("--cg-requests", type=int, default=20000, help="requests counted by callgrind")
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--no-plot", action="store_true")
@@ -121,6 +122,7 @@ def main():
 
     t0 = time.time()
     samples = {}
+    by_round = {}
     malloc_from = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(args.rounds):
@@ -128,7 +130,7 @@ def main():
                 log(f"round {rnd + 1}/{args.rounds}: {b}")
                 doc = run_round(os.path.join(perf_dir, b), os.path.join(tmp, f"{b}.{rnd}.json"),
                                 args.reps, args.min_time)
-                collect(samples, doc)
+                collect(samples, by_round, rnd, doc)
                 context = doc["context"]
                 malloc_from[b] = context.get("malloc_from", "?")
         instr = {}
@@ -176,6 +178,15 @@ def main():
         lines.append("| " + " | ".join(c) + " |")
     table = "\n".join(lines)
 
+    def round_ratios(num, den, t):
+        """The ratio of per-round medians, over the rounds: how stable it is."""
+        out = []
+        for rnd in range(args.rounds):
+            x, y = by_round.get((rnd, num, "touch8", t)), by_round.get((rnd, den, "touch8", t))
+            if x and y:
+                out.append(statistics.median(x) / statistics.median(y))
+        return f"{min(out):.2f}-{max(out):.2f}" if out else "-"
+
     # ---- goals
     verdict = []
     all_met = True
@@ -186,10 +197,11 @@ def main():
             all_met = False
             continue
         ok_b, ok_a = r / b <= GOAL_VS_BUMP, a / r >= GOAL_VS_APR
+        rb, ar = round_ratios("regio", "bump", t), round_ratios("apr", "regio", t)
         all_met &= ok_b and ok_a
         verdict.append(f"- {t} thread{'s' if t > 1 else ''}: regio/bump = {r / b:.2f} (goal <= {GOAL_VS_BUMP}: "
                        f"{'met' if ok_b else 'MISSED'}), APR/regio = {a / r:.2f} (goal >= {GOAL_VS_APR}: "
-                       f"{'met' if ok_a else 'MISSED'})")
+                       f"{'met' if ok_a else 'MISSED'}); per round: regio/bump {rb}, APR/regio {ar}")
     verdict.append(f"- goals {'met' if all_met else 'NOT met'} in this run")
 
     host = (f"{context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
