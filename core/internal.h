@@ -360,8 +360,11 @@ void rgi_observe_init(void);
 /* "function+0xoff" (or the address) for pc, from the ELF symbol tables. */
 void rgi_prof_symbolize(uintptr_t pc, char *buf, size_t n);
 /* Live regions (debug_checks builds; returns false elsewhere): calls fn for
- * each with the bytes it holds and the call site that created it. */
-bool rgi_region_live_foreach(void (*fn)(const void *r, size_t held, const void *site, void *arg), void *arg);
+ * each with the bytes it holds, the arena objects it holds (chunks + large
+ * blocks) and the call site that created it; also reports the freed
+ * regions' first chunks kept in the debug quarantine. */
+bool rgi_region_live_foreach(void (*fn)(const void *r, size_t held, size_t nblocks, const void *site, void *arg),
+                             void *arg, size_t *quarantined, size_t *quarantined_bytes);
 /* Threads attached to the collector (core/gc maintains it), for the leak report. */
 extern atomic_long rgi_gc_threads_attached;
 

@@ -147,13 +147,26 @@ static void live_remove(rg_region *r)
 }
 #endif
 
-bool rgi_region_live_foreach(void (*fn)(const void *r, size_t held, const void *site, void *arg), void *arg)
+#if RG_DEBUG_CHECKS
+static size_t quarantine_count(size_t *bytes);
+#endif
+
+bool rgi_region_live_foreach(void (*fn)(const void *r, size_t held, size_t nblocks, const void *site, void *arg),
+                             void *arg, size_t *quarantined, size_t *quarantined_bytes)
 {
+    *quarantined = *quarantined_bytes = 0;
 #if RG_DEBUG_CHECKS
     pthread_mutex_lock(&live_lock);
-    for (rg_region *r = live_regions; r; r = r->live_next)
-        fn(r, r->held, r->born, arg);
+    for (rg_region *r = live_regions; r; r = r->live_next) {
+        size_t n = 0;
+        for (chunk *c = r->first; c; c = c->next)
+            n++;
+        for (large_blk *lb = r->large; lb; lb = lb->next)
+            n++;
+        fn(r, r->held, n, r->born, arg);
+    }
     pthread_mutex_unlock(&live_lock);
+    *quarantined = quarantine_count(quarantined_bytes);
     return true;
 #else
     (void)fn;
@@ -570,6 +583,21 @@ void rg_region_reset(rg_region *r)
 static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
 static chunk *quarantine[QUARANTINE];
 static unsigned quarantine_pos;
+
+/* First chunks held in quarantine (arena objects the leak report skips). */
+static size_t quarantine_count(size_t *bytes)
+{
+    size_t n = 0;
+    *bytes = 0;
+    pthread_mutex_lock(&quarantine_lock);
+    for (unsigned i = 0; i < QUARANTINE; i++)
+        if (quarantine[i]) {
+            n++;
+            *bytes += quarantine[i]->size;
+        }
+    pthread_mutex_unlock(&quarantine_lock);
+    return n;
+}
 #endif
 
 void rg_region_free(rg_region *r)
