@@ -318,6 +318,11 @@ extern bool (*rgi_gc_is_object)(const void *obj);
 
 /* Stats pieces other layers add (pools register their cached bytes). */
 extern atomic_uint_fast64_t rgi_pool_cached_bytes;
+/* Ends a pool epoch (pool/syncpool.c): every syncpool's primary becomes its
+ * victim and the old victim is freed.  The collector calls it at the end of
+ * each cycle; until then a 1 s timer and limit pressure do.  Returns the
+ * bytes freed.  Takes the pools' registry lock: never call it with it held. */
+size_t rgi_pool_epoch(void);
 
 /* ---------------------------------------------------------------------------
  * Observability (core/stats.c, core/profile.c, core/monitor.c)
