@@ -6,6 +6,8 @@
  *   regio/region.h   per-request regions (Go's stack: freed all at once)
  *   regio/debug.h    heap profiles (pprof), debug HTTP endpoint, memtrace, leaks
  *   regio/mapfile.h  zero-copy file maps and views (golang.org/x/exp/mmap)
+ *   regio/uring.h    io_uring glue (not included here: include it yourself,
+ *                    it needs liburing and the meson feature `uring`)
  *   regio/chan.h     bounded MPMC channels with Go's semantics
  *   regio/pool.h     rg_syncpool (sync.Pool), rg_objpool (bounded pool), rg_buf
  *   regio/slice.h    make([]T) and append() with Go's growth, on a region or standalone
