@@ -224,7 +224,7 @@ static inline size_t block_bytes(const rgi_span *sp)
 /* Frees p into its span (owner only).  Statistics are counted by whoever
  * called rg_free (see count_free), not here, so that mallocs - frees is
  * exact even while blocks wait in an inbox. */
-static void free_local(rgi_arena *a, rgi_segment *s, void *p)
+static inline __attribute__((always_inline)) void free_local(rgi_arena *a, rgi_segment *s, void *p)
 {
     rgi_span *sp = rgi_span_of(s, p);
     switch (sp->kind) {
@@ -419,10 +419,11 @@ static void reap_orphans(rgi_arena *self)
 /* ---------------------------------------------------------------------------
  * Allocation
  * ------------------------------------------------------------------------- */
-/* The heap-profile countdown ran out (core/profile.c): record p and flag the
- * span or run holding it, so that its free looks in the side table.  The
- * flag is read by freeing threads: relaxed atomics, since a stale value only
- * matters for objects sampled after the free began. */
+/* The heap-profile countdown ran out (core/profile.c): record p and count
+ * it in the span or run holding it, so that frees there look in the side
+ * table while it lives.  Only the owner increments a span's count; any
+ * freeing thread decrements it (relaxed atomics: a free reads the count of
+ * its own object's span, set before the object was handed out). */
 static RGI_NOINLINE void *prof_hit(rgi_arena *a, void *p, size_t n)
 {
     a->prof_left = rgi_prof_next();
@@ -433,10 +434,20 @@ static RGI_NOINLINE void *prof_hit(rgi_arena *a, void *p, size_t n)
         if (h)
             __atomic_store_n(&h->sampled, 1, __ATOMIC_RELAXED);
     } else {
-        __atomic_store_n(&rgi_span_of(rgi_segment_of(p), p)->sampled, 1, __ATOMIC_RELAXED);
+        uint16_t *c = &rgi_span_of(rgi_segment_of(p), p)->sampled;
+        if (__atomic_load_n(c, __ATOMIC_RELAXED) != UINT16_MAX) /* saturated: stays on */
+            __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
     }
     rgi_prof_record(p, n);
     return p;
+}
+
+/* A free in a span that holds samples: drop p from the side table if it is
+ * one.  Runs before the block can be reused. */
+static RGI_NOINLINE void prof_free(rgi_span *sp, void *p)
+{
+    if (rgi_prof_forget(p) && __atomic_load_n(&sp->sampled, __ATOMIC_RELAXED) != UINT16_MAX)
+        __atomic_fetch_sub(&sp->sampled, 1, __ATOMIC_RELAXED);
 }
 
 /* Budget on the fast path: one subtract, one predictable branch. */
@@ -627,6 +638,17 @@ static rgi_segment *owner_segment(const void *p, const char *call)
     return NULL;
 }
 
+/* The rest of a free in a span that holds samples (counted already). */
+static RGI_NOINLINE void free_sampled(rgi_segment *s, rgi_span *sp, void *p)
+{
+    prof_free(sp, p);
+    rgi_arena *a = tls_arena;
+    if (s->arena == a)
+        free_local(a, s, p);
+    else
+        free_remote(s->arena, p);
+}
+
 void rgi_arena_free(void *p)
 {
     if (p == NULL)
@@ -646,10 +668,13 @@ void rgi_arena_free(void *p)
     }
     rgi_arena *a = tls_arena;
     rgi_span *sp = rgi_span_of(s, p);
-    /* one predictable branch for unsampled frees; pairs with prof_hit's store */
-    if (RG_UNLIKELY(__atomic_load_n(&sp->sampled, __ATOMIC_RELAXED)))
-        rgi_prof_forget(p);
     count_free(block_bytes(sp));
+    /* one predictable branch for frees in spans without samples (prof_hit);
+     * the sampled case is a tail call, so the hot path keeps no frame */
+    if (RG_UNLIKELY(__atomic_load_n(&sp->sampled, __ATOMIC_RELAXED))) {
+        free_sampled(s, sp, p);
+        return;
+    }
     if (RG_LIKELY(s->arena == a))
         free_local(a, s, p);
     else

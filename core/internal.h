@@ -234,9 +234,9 @@ typedef struct rgi_span {
     char *start;             /* first block */
     uint32_t used, nfree, capacity, block_size;
     uint8_t kind, sclass, page, npages;
-    uint8_t in_list;
-    uint8_t sampled;         /* holds (or held) a heap-profile sample: frees check the side table */
-    uint8_t pad[2];
+    uint8_t in_list, pad;
+    uint16_t sampled;        /* live heap-profile samples in this span (0xffff: sticky);
+                                nonzero: frees look in the side table (core/profile.c) */
     struct rgi_span *next, *prev; /* in the arena's class list */
     void *user;              /* RGI_SPAN_USER: owner's data (the collector's spans) */
 } rgi_span;
@@ -346,14 +346,15 @@ size_t rgi_stats_pool_rows(rgi_pool_row *rows, size_t max);
 /* Heap profile sampling.  An allocator keeps a per-thread byte countdown
  * (the arena's prof_left); an allocation of n bytes does
  *     if (RG_UNLIKELY((left -= n) < 0)) { left = rgi_prof_next(); flag; rgi_prof_record(p, n); }
- * and flags the span/run holding p so that its free calls rgi_prof_forget.
+ * and counts the sample in the span/run holding p, so that frees there call
+ * rgi_prof_forget while it holds one.
  * When sampling is off the countdown is RGI_PROF_OFF_COUNTDOWN, so a rate
  * switched on later is picked up after that many bytes. */
 #define RGI_PROF_OFF_COUNTDOWN ((int64_t)16 << 20)
 int64_t rgi_prof_rate(void);
 int64_t rgi_prof_next(void);
 void rgi_prof_record(void *p, size_t size);
-void rgi_prof_forget(void *p);
+bool rgi_prof_forget(void *p); /* true when p was a sample (the caller uncounts it) */
 uint64_t rgi_prof_inuse_samples(void);
 extern atomic_uint_fast64_t rgi_prof_samples;
 /* The gzipped pprof profile in a regio buffer (rgi_arena_free it); 0 or -errno. */

@@ -10,9 +10,9 @@
  * finds or adds its bucket (one per distinct stack: cumulative allocated and
  * freed counts and bytes), and enters the address in a side table (an
  * open-addressing hash set, linear probing, backward-shift deletion).  The
- * arena flags the span (or large run) that holds a sampled object, so a free
- * looks in the side table only when its span is flagged: an unsampled free
- * pays one predictable branch.
+ * arena counts the live samples of each span (or large run), so a free looks
+ * in the side table only while its span holds a sample: an unsampled free
+ * elsewhere pays one predictable branch.
  *
  * Writing: the buckets are copied under the lock, then each stack is
  * symbolized from the ELF symbol tables of the loaded objects (read with
@@ -325,7 +325,7 @@ void rgi_prof_record(void *p, size_t size)
     prof_busy = 0;
 }
 
-void rgi_prof_forget(void *p)
+bool rgi_prof_forget(void *p)
 {
     pthread_mutex_lock(&prof_lock);
     addr_ent e = atab_remove_locked((uintptr_t)p);
@@ -334,6 +334,7 @@ void rgi_prof_forget(void *p)
         e.b->free_bytes += e.size;
     }
     pthread_mutex_unlock(&prof_lock);
+    return e.addr != 0;
 }
 
 uint64_t rgi_prof_inuse_samples(void)

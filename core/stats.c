@@ -42,14 +42,44 @@ size_t rgi_stats_pool_rows(rgi_pool_row *rows, size_t max)
     return got;
 }
 
+/* /proc/self/statm stays open: a pread at offset 0 regenerates it, which
+ * costs a third of open+read+close.  A forked child must not read its
+ * parent's file: the atfork handler drops the descriptor there. */
+static atomic_int statm_fd = -1;
+static pthread_once_t statm_once = PTHREAD_ONCE_INIT;
+
+static void statm_atfork_child(void)
+{
+    int fd = atomic_exchange_explicit(&statm_fd, -1, memory_order_relaxed);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void statm_register(void)
+{
+    pthread_atfork(NULL, NULL, statm_atfork_child);
+}
+
 static uint64_t read_rss(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    int fd = atomic_load_explicit(&statm_fd, memory_order_relaxed);
+    if (fd < 0) {
+        pthread_once(&statm_once, statm_register);
+        int nfd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (nfd < 0)
+            return 0;
+        int expect = -1;
+        /* relaxed: the descriptor number is the whole message */
+        if (atomic_compare_exchange_strong_explicit(&statm_fd, &expect, nfd, memory_order_relaxed,
+                                                    memory_order_relaxed))
+            fd = nfd;
+        else {
+            close(nfd);
+            fd = expect;
+        }
+    }
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
