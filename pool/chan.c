@@ -21,7 +21,10 @@
  * (add waiters; load tail) cannot both miss each other, so a wakeup is never
  * lost, and the uncontended path pays no fence beyond the CAS it already
  * does.  A receiver that sees tail moved but the slot not yet published
- * spins briefly (the sender is between two stores) instead of sleeping.
+ * spins briefly (the sender is between two stores) instead of sleeping, and
+ * a blocking call spins a few steps (pause, then yield) before it registers
+ * as a waiter, so a producer and a consumer running on two cores rarely
+ * make a system call.
  * select registers on every channel with a large weight, which makes
  * senders wake all waiters of that channel (a woken selector may take
  * another case, so a wake-one could be lost on it); plain waiters never pay
@@ -168,8 +171,22 @@ static inline void after_pop(rg_chan *c, int n)
 /* ---------------------------------------------------------------------------
  * Blocking
  * ------------------------------------------------------------------------- */
+/* Before sleeping, spin a little (pause, then yield): a peer on the other
+ * core usually makes room within a microsecond, and a futex round trip
+ * costs several.  Bounded: about ten steps, then the futex. */
+#define SPIN_STEPS 10
+
 static RGI_NOINLINE int send_wait(rg_chan *c, const void *elem, uint64_t deadline)
 {
+    for (unsigned step = 0; step < SPIN_STEPS;) {
+        rgi_spin(&step);
+        int r = chan_push(c, elem);
+        if (r != -EAGAIN) {
+            if (r == 0)
+                after_push(c, 1);
+            return r;
+        }
+    }
     for (;;) {
         /* seq_cst: pairs with a receiver's CAS on head then load of send_waiters */
         atomic_fetch_add_explicit(&c->send_waiters, 1, memory_order_seq_cst);
@@ -194,6 +211,15 @@ static RGI_NOINLINE int send_wait(rg_chan *c, const void *elem, uint64_t deadlin
 
 static RGI_NOINLINE int recv_wait(rg_chan *c, void *elem, uint64_t deadline)
 {
+    for (unsigned step = 0; step < SPIN_STEPS;) {
+        rgi_spin(&step);
+        int r = chan_pop(c, elem);
+        if (r != -EAGAIN) {
+            if (r == 0)
+                after_pop(c, 1);
+            return r;
+        }
+    }
     for (;;) {
         atomic_fetch_add_explicit(&c->recv_waiters, 1, memory_order_seq_cst);
         unsigned ev = atomic_load_explicit(&c->recv_ev, memory_order_acquire);

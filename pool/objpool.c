@@ -35,7 +35,7 @@ typedef struct op_cache {
     unsigned pub;             /* len last published to pool_cached */
     unsigned pad;
     /* owner-written statistics (relaxed; read by inspection) */
-    atomic_uint_fast64_t gets, puts, hits, misses;
+    atomic_uint_fast64_t gets, puts; /* fast-path calls (all hits); slow paths count in the pool */
     void *objs[];
 } op_cache;
 
@@ -206,8 +206,7 @@ static void op_retire(void *pool, rgi_tcache *tc)
     cache_flush_held(p, c);
     p->ret_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
     p->ret_puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-    p->ret_hits += atomic_load_explicit(&c->hits, memory_order_relaxed);
-    p->ret_misses += atomic_load_explicit(&c->misses, memory_order_relaxed);
+    p->ret_hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
 }
 
 /* The calling thread's cache, entered; NULL when it has none and none can
@@ -348,8 +347,7 @@ void *rg_objpool_get(rg_objpool *p)
         if (RG_LIKELY(len != 0)) {
             void *o = c->objs[len - 1];
             atomic_store_explicit(&c->len, len - 1, memory_order_relaxed);
-            OWNER_ADD(c->gets, 1);
-            OWNER_ADD(c->hits, 1);
+            OWNER_ADD(c->gets, 1); /* every fast-path get is a hit */
             rgi_tc_leave(&c->tc);
             debug_got(p, &o, 1);
             return o;
@@ -380,7 +378,6 @@ unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n)
             memcpy(objs, c->objs + (len - n), n * sizeof *objs);
             atomic_store_explicit(&c->len, len - n, memory_order_relaxed);
             OWNER_ADD(c->gets, n);
-            OWNER_ADD(c->hits, n);
             rgi_tc_leave(&c->tc);
             debug_got(p, objs, n);
             return n;
@@ -652,8 +649,7 @@ void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st)
         op_cache *c = (op_cache *)t;
         st->gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
         st->puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-        st->hits += atomic_load_explicit(&c->hits, memory_order_relaxed);
-        st->misses += atomic_load_explicit(&c->misses, memory_order_relaxed);
+        st->hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
         st->in_caches += atomic_load_explicit(&c->len, memory_order_relaxed);
         st->threads++;
     }
@@ -681,8 +677,6 @@ int rg_objpool_caches(rg_objpool *p, rg_objpool_cache_info *out, unsigned n)
         out[count].cached = atomic_load_explicit(&c->len, memory_order_relaxed);
         out[count].gets = atomic_load_explicit(&c->gets, memory_order_relaxed);
         out[count].puts = atomic_load_explicit(&c->puts, memory_order_relaxed);
-        out[count].hits = atomic_load_explicit(&c->hits, memory_order_relaxed);
-        out[count].misses = atomic_load_explicit(&c->misses, memory_order_relaxed);
     }
     pthread_mutex_unlock(&rgi_tc_lock);
     return count;

@@ -33,7 +33,7 @@ typedef struct sp_cache {
     void *priv;               /* Go's private slot */
     unsigned len;
     atomic_uint pub;          /* objects last published to pool_cached */
-    atomic_uint_fast64_t gets, puts, hits;
+    atomic_uint_fast64_t gets, puts; /* fast-path calls; all gets are local hits */
     void *objs[SP_CACHE];
 } sp_cache;
 
@@ -171,7 +171,7 @@ static void sp_retire(void *pool, rgi_tcache *tc)
     fl_free(p, &fl); /* what a full primary refuses (free_fn under the lock: documented) */
     p->ret_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
     p->ret_puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-    p->ret_hits += atomic_load_explicit(&c->hits, memory_order_relaxed);
+    p->ret_hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
 }
 
 static sp_cache *cache_enter(rg_syncpool *p)
@@ -272,8 +272,7 @@ void *rg_syncpool_get(rg_syncpool *p)
             rgi_tc_leave(&c->tc);
             return get_slow(p);
         }
-        OWNER_ADD(c->gets, 1);
-        OWNER_ADD(c->hits, 1);
+        OWNER_ADD(c->gets, 1); /* every fast-path get is a local hit */
         rgi_tc_leave(&c->tc);
         return debug_got(p, o);
     }
@@ -580,7 +579,7 @@ void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st)
         sp_cache *c = (sp_cache *)t;
         fast_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
         fast_puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-        hits += atomic_load_explicit(&c->hits, memory_order_relaxed);
+        hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
         cached += atomic_load_explicit(&c->pub, memory_order_relaxed);
     }
     pthread_mutex_unlock(&rgi_tc_lock);

@@ -160,7 +160,9 @@ RG_EXPORT void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st);
 typedef struct rg_objpool_cache_info {
     int tid;                        /* owner thread (gettid) */
     unsigned cached;                /* objects in its cache now */
-    uint64_t gets, puts, hits, misses;
+    uint64_t gets, puts;            /* served by the cache alone (its hits); the
+                                       slow paths' gets, hits and misses are
+                                       counted per pool (rg_objpool_stats) */
 } rg_objpool_cache_info;
 /* Fills up to n entries, one per thread cache; returns the number of thread
  * caches (which may exceed n), or -EINVAL. */
