@@ -301,11 +301,30 @@ static unsigned capture(uintptr_t *pcs)
     return n;
 }
 
+/* fork: the child must not inherit the lock held by a thread it lost.
+ * Registered after the page layer's handlers, so prepare runs first and
+ * takes the locks in their usual order (prof_lock, then the page lock that
+ * table_map's charge takes). */
+static pthread_once_t prof_atfork_once = PTHREAD_ONCE_INIT;
+static void prof_lock_acquire(void)
+{
+    pthread_mutex_lock(&prof_lock);
+}
+static void prof_lock_release(void)
+{
+    pthread_mutex_unlock(&prof_lock);
+}
+static void prof_atfork_register(void)
+{
+    pthread_atfork(prof_lock_acquire, prof_lock_release, prof_lock_release);
+}
+
 void rgi_prof_record(void *p, size_t size)
 {
     if (prof_busy || p == NULL)
         return;
     prof_busy = 1;
+    pthread_once(&prof_atfork_once, prof_atfork_register);
     uintptr_t pcs[MAX_DEPTH];
     unsigned depth = capture(pcs);
     pthread_mutex_lock(&prof_lock);

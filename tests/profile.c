@@ -115,6 +115,24 @@ static void test_off_costs_no_samples(void)
     CU_ASSERT(atomic_load(&rgi_prof_samples) > before);
 }
 
+/* A forked child keeps sampling (the profiler's lock is reset at fork) and
+ * reads its own RSS. */
+static void test_fork(void)
+{
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        uint64_t before = atomic_load(&rgi_prof_samples);
+        void *p = rg_malloc(4096);
+        rg_memstats ms;
+        rg_read_memstats(&ms);
+        _exit(p && atomic_load(&rgi_prof_samples) > before && ms.rss > 0 ? 0 : 1);
+    }
+    int st;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static bool read_file(const char *path, unsigned char *buf, size_t cap, size_t *len)
 {
     int fd = open(path, O_RDONLY);
@@ -324,6 +342,7 @@ int main(void)
         {"rate", test_rate},
         {"sampling and frees", test_sampling_and_frees},
         {"off costs no samples", test_off_costs_no_samples},
+        {"fork", test_fork},
         {"write profile, go tool pprof -top", test_write_profile},
         {"memstats json", test_memstats_json},
         {"pool rows and leak report", test_pool_rows_and_leaks},
