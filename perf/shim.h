@@ -32,10 +32,10 @@
  *    counts are then multiples of n (Google Benchmark keeps the leftover).
  *  - rgb_set_items_per_iteration(st, k) sets items_processed (items/s in the
  *    console) and a counter `per_item`: seconds of CPU (or wall) time per
- *    item, averaged over threads ("1.4n" in the console, 1.4e-09 in JSON).
+ *    item, averaged over threads ("842ps" in the console, 8.42e-10 in JSON).
  *  - Count mode, for instruction counts under callgrind: `--rgb_count=REGEX:N`
  *    runs, instead of Google Benchmark, every registered body whose name
- *    matches REGEX (POSIX extended, first thread count only, one thread) for N
+ *    matches REGEX (POSIX extended), on one thread whatever its thread counts, for N
  *    iterations (rounded up to the batch size), inside the non-inlined
  *    function rgb_counted_run(), and prints "rgb_count NAME ITERATIONS ITEMS".
  *    Run it as `valgrind --tool=callgrind --collect-atstart=no
