@@ -333,6 +333,16 @@ static RGI_NOINLINE unsigned get_slow(rg_objpool *p, void **objs, unsigned n)
     }
 }
 
+/* Out of line so the fast path needs no stack frame (a tail call). */
+static RGI_NOINLINE void *get_one_slow(rg_objpool *p)
+{
+    void *o;
+    if (get_slow(p, &o, 1) != 1)
+        return NULL;
+    debug_got(p, &o, 1);
+    return o;
+}
+
 void *rg_objpool_get(rg_objpool *p)
 {
     if (RG_UNLIKELY(p == NULL)) {
@@ -354,11 +364,7 @@ void *rg_objpool_get(rg_objpool *p)
         }
         rgi_tc_leave(&c->tc);
     }
-    void *o;
-    if (get_slow(p, &o, 1) != 1)
-        return NULL;
-    debug_got(p, &o, 1);
-    return o;
+    return get_one_slow(p);
 }
 
 unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n)
@@ -459,12 +465,15 @@ static RGI_NOINLINE void put_slow(rg_objpool *p, void *const *objs, unsigned n)
         wake_waiters(p);
 }
 
-int rg_objpool_put(rg_objpool *p, void *obj)
+static RGI_NOINLINE int put_one_slow(rg_objpool *p, void *obj)
 {
-    if (RG_UNLIKELY(p == NULL || obj == NULL))
-        return -EINVAL;
-    if (RG_UNLIKELY(RG_DEBUG_CHECKS || p->reset_fn) && !put_prepare(p, obj, "rg_objpool_put"))
-        return -EINVAL;
+    put_slow(p, &obj, 1);
+    return 0;
+}
+
+/* The cache push; inline in both entries below. */
+static inline int put_cached(rg_objpool *p, void *obj)
+{
     op_cache *c = (op_cache *)rgi_tc_lookup(p, p->id);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
         unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
@@ -477,8 +486,24 @@ int rg_objpool_put(rg_objpool *p, void *obj)
         }
         rgi_tc_leave(&c->tc);
     }
-    put_slow(p, &obj, 1);
-    return 0;
+    return put_one_slow(p, obj);
+}
+
+static RGI_NOINLINE int put_checked(rg_objpool *p, void *obj)
+{
+    if (!put_prepare(p, obj, "rg_objpool_put"))
+        return -EINVAL;
+    return put_cached(p, obj);
+}
+
+int rg_objpool_put(rg_objpool *p, void *obj)
+{
+    if (RG_UNLIKELY(p == NULL || obj == NULL))
+        return -EINVAL;
+    /* fast path budget: as get, plus the waiters check */
+    if (RG_UNLIKELY(RG_DEBUG_CHECKS || p->reset_fn))
+        return put_checked(p, obj);
+    return put_cached(p, obj);
 }
 
 int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n)

@@ -113,8 +113,9 @@ static inline size_t rgi_ring_size(const rgi_ring *r) { return r->mask + 1; }
  * running thread execute a full fence, so either the owner's busy = 1 is
  * visible to the reclaimer, or the owner's load sees reclaim = 1 — the
  * classic asymmetric-fence Dekker (as in userspace RCU).  Where membarrier
- * is unavailable, or under TSan (which does not model it), both sides use
- * seq_cst atomics instead: slower, equally correct.
+ * is unavailable there are no per-thread caches (every operation goes to
+ * the shared ring); under TSan, which does not model membarrier, both sides
+ * use seq_cst atomics instead.
  * Rules: never allocate, block or take rgi_tc_lock while busy == 1 (the
  * limit ladder may reclaim from the same thread).
  * ------------------------------------------------------------------------- */
@@ -137,7 +138,7 @@ typedef struct rgi_tcache {
 } rgi_tcache;
 
 extern pthread_mutex_t rgi_tc_lock;
-extern bool rgi_tc_asym; /* membarrier available: the owner's fence is a compiler barrier */
+extern bool rgi_tc_asym; /* membarrier available: caches allowed, the owner's fence is a compiler barrier */
 
 typedef struct rgi_tc_vec {
     uint32_t n;
@@ -170,15 +171,13 @@ static inline bool rgi_tc_enter(rgi_tcache *tc)
     atomic_store_explicit(&tc->busy, 1, memory_order_seq_cst);
     if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, memory_order_seq_cst))) {
 #else
-    if (RG_LIKELY(rgi_tc_asym)) {
-        atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst); /* the reclaimer's membarrier supplies the CPU fence */
-    } else {
-        atomic_store_explicit(&tc->busy, 1, memory_order_seq_cst);
-    }
+    /* Caches exist only when membarrier works (rgi_tc_create checks), so
+     * the CPU fence of this Dekker pair is the reclaimer's membarrier. */
+    atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
     /* acquire: pairs with the reclaimer's release of reclaim = 0, so the
      * owner sees what the reclaimer left in the tcache */
-    if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, rgi_tc_asym ? memory_order_acquire : memory_order_seq_cst))) {
+    if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, memory_order_acquire))) {
 #endif
         atomic_store_explicit(&tc->busy, 0, memory_order_release);
         return false;

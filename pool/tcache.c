@@ -102,6 +102,10 @@ static int vec_reserve(uint32_t id)
 rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_class *cls, rgi_tcache **list)
 {
     pthread_once(&tc_once, tc_init);
+    if (!rgi_tc_asym && !RGI_TSAN) {
+        errno = ENOTSUP; /* no membarrier: no caches, the pools use their rings */
+        return NULL;
+    }
     if (vec_reserve(id) != 0)
         return NULL;
     rgi_tc_vec *vec = &rgi_tc_tls;
