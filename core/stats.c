@@ -3,6 +3,7 @@
  * and the process RSS from /proc/self/statm for comparison.
  */
 #include "internal.h"
+#include "gc_internal.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -124,6 +125,7 @@ void rg_read_memstats(rg_memstats *out)
     out->region_inuse = atomic_load_explicit(&rgi_region_bytes, memory_order_relaxed);
     out->pool_cached = atomic_load_explicit(&rgi_pool_cached_bytes, memory_order_relaxed);
     out->next_gc = 0;
+    rgi_gc_fill_memstats(out); /* the collector's fields (core/gc.c) */
     out->heap_sys = ps.committed - ps.metadata;
     out->arenas = as.arenas;
     out->arenas_orphaned = as.abandoned;

@@ -4,6 +4,7 @@
  *   regio/common.h   lifecycle, tuning, the hard memory limit, memstats
  *   regio/arena.h    general allocation from per-thread arenas
  *   regio/region.h   per-request regions (Go's stack: freed all at once)
+ *   regio/gc.h       the collected heap: typed objects, write barrier, roots, safepoints
  *   regio/debug.h    heap profiles (pprof), debug HTTP endpoint, memtrace, leaks
  *   regio/mapfile.h  zero-copy file maps and views (golang.org/x/exp/mmap)
  *   regio/uring.h    io_uring glue (not included here: include it yourself,
@@ -22,6 +23,7 @@
 #include "regio/common.h"
 #include "regio/arena.h"
 #include "regio/region.h"
+#include "regio/gc.h"
 #include "regio/debug.h"
 #include "regio/mapfile.h"
 #include "regio/chan.h"

@@ -1,0 +1,2080 @@
+/* core/gc.c — the collected heap: typed spans, an incremental tri-color
+ * collector with ragged handshakes (no stop-the-world), lazy sweep,
+ * finalizers at safepoints, the pacer and the limit rung.
+ *
+ * Algorithm.
+ *  Heap.  Objects live in gspans carved from arena spans: one (type, size
+ *  class) per span, so a block's type is its span's (no object header; the
+ *  pointer map is precise).  Each thread keeps the spans it allocates from
+ *  in a small direct-mapped cache (Go's mcache) and allocates without a lock
+ *  by scanning the span's alloc bits from its free index (Go's allocCache);
+ *  central lists per (type, class) under one heap lock play mcentral.
+ *  Objects above 32 KiB get their own arena span or run.  Mark, alloc and
+ *  finalizer bits live on the side.  Sweeping a span makes alloc := mark and
+ *  clears mark, poisoning freed blocks.
+ *
+ *  Marking (Dijkstra 1978 tri-color, with Go's hybrid barrier, Go 1.8
+ *  "Eliminate STW stack re-scanning" proposal): while marking, rg_write
+ *  shades the old value (Yuasa deletion) and the new one (Dijkstra
+ *  insertion).  A cycle is a sequence of ragged handshakes, each acknowledged
+ *  by every attached running thread at its next safepoint (the collector
+ *  acknowledges for parked ones, holding them parked while it does):
+ *    START  the barrier is on; nothing is marked before everyone acked.
+ *    ROOTS  each thread shades its roots, gives back its cached spans and
+ *           from then on allocates black; the collector shades global roots,
+ *           region pins and objects awaiting finalization.
+ *    (mark) gray objects are drained by the collector thread, by allocation
+ *           assists and by safepoint steps.
+ *    TERM   repeated: each thread rescans its roots and flushes its gray
+ *           buffer; the collector rescans its roots.  A round in which no
+ *           object was shaded anywhere and after which the gray set is empty
+ *           ends marking.  Once, before the last round, unreachable objects
+ *           with finalizers are queued and shaded (with what they reach).
+ *    SWEEP  the barrier is off; each thread gives back the spans it
+ *           allocated black in (they are swept now); then sweepgen advances
+ *           and spans are swept lazily by allocating threads and eagerly by
+ *           the collector, before the next cycle may start.
+ *  Guarantee: with the discipline of regio/gc.h, an object reachable from a
+ *  root, a pin or a live thread's locals (since its last safepoint) is never
+ *  freed; the verifier checks the tri-color invariant after termination.
+ *
+ *  Why termination is sound: during a clean round no object turned gray, so
+ *  (gray set empty at its end) every marked object is scanned and has only
+ *  marked children; every thread's roots were rescanned inside the round and
+ *  its locals died at its acknowledgement; a pointer a thread loaded after
+ *  acknowledging came from a marked object (so it is marked) or was
+ *  allocated black.  A shade sets the global `dirty` flag before it sets the
+ *  mark bit, so a shade the collector could miss would have to be of an
+ *  object white at the end of a clean round — which the argument excludes.
+ *
+ *  Pacing (Go's GOGC): a cycle starts when the live heap reaches
+ *  marked * (1 + GC_PERCENT/100), at least 4 MiB, or earlier when 90% of
+ *  the room the memory limit leaves would be used; limit-forced cycles wait
+ *  so that GC CPU stays under half the wall time.
+ */
+#include "gc_internal.h"
+
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* the pools' epoch hook (pool/): defined there when pools are linked */
+size_t rgi_pool_epoch(void) __attribute__((weak));
+
+#define GSPAN_MAGIC 0x7267677370616e21ull
+#define GRAY_CAP 256
+#define CACHE_SLOTS 64
+#define ACCOUNT_BYTES ((uint64_t)64 << 10) /* per-thread batching of heap accounting */
+#define MIN_TRIGGER ((uint64_t)4 << 20)
+#define LARGE_MAX_PAGES 30                  /* bigger objects get a run */
+#define SAFEPOINT_BUDGET ((size_t)64 << 10) /* scan bytes per safepoint step */
+#define ASSIST_MAX ((size_t)256 << 10)      /* scan bytes per assist */
+
+enum { PH_OFF = 0, PH_MARK = 1, PH_DONE = 2 };
+enum { HS_NONE = 0, HS_START, HS_ROOTS, HS_TERM, HS_SWEEP };
+enum { T_RUNNING = 0, T_PARKED = 1, T_BUSY = 2 };
+enum { L_NONE = 0, L_PARTIAL, L_FULL, L_UNSWEPT };
+
+typedef struct gspan gspan;
+typedef struct tclass tclass;
+typedef struct gthread gthread;
+
+/* A span of the collected heap.  Invariants (heap lock, span not cached):
+ *   nalloc == popcount(alloc) after a sweep;  cached => list == L_NONE;
+ *   sweepgen in {G-2 (unswept), G-1 (being swept), G (swept), G+2 (made in
+ *   PH_DONE, already on the next generation)}. */
+struct gspan {
+    uint64_t magic;              /* GSPAN_MAGIC ^ (uintptr_t)self */
+    const rg_type *type;
+    tclass *tc;                  /* NULL for large objects */
+    char *start;                 /* first block */
+    size_t elem;                 /* block bytes (large: usable bytes) */
+    size_t obj_bytes;            /* large: bytes asked for (the scan bound) */
+    uint32_t nelems, nwords;
+    _Atomic uint32_t sweepgen;
+    _Atomic uint32_t freeindex;  /* blocks below it were handed out since the sweep */
+    uint32_t abase;              /* holder: first block of the word in acache */
+    uint32_t nalloc;             /* heap lock: blocks live after the last sweep */
+    uint64_t acache;             /* holder: inverted alloc bits of word abase/64, taken bits cleared */
+    uint8_t large, cached, alloc_black, list, finq_linked;
+    rgi_span *aspan;             /* arena span (NULL for a run) */
+    void *run;
+    size_t run_committed;
+    gspan *next, *prev;          /* central list (heap lock) */
+    gspan *all_next, *all_prev;  /* every span (heap lock) */
+    gspan *finq_next;            /* spans with finalizers due (fin lock) */
+    _Atomic uint64_t *alloc, *mark, *fin, *finq;
+};
+
+/* Central lists for one (type, size class). */
+struct tclass {
+    const rg_type *type;
+    unsigned sclass;
+    gspan *partial, *full, *unswept;
+    tclass *next_all;
+};
+
+typedef struct gwork {
+    void *buf[GRAY_CAP];
+    unsigned n;
+} gwork;
+
+struct rg_root {
+    void **slot;
+    gthread *owner; /* NULL: global (owner detached) */
+    rg_root *next, *prev;
+};
+
+typedef struct cache_ent {
+    const rg_type *type;
+    unsigned sclass;
+    gspan *s;
+} cache_ent;
+
+/* Per-thread collector state.  `state` and `ack_seq` are read by the
+ * collector; everything else is the thread's, or the collector's while it
+ * holds the thread parked (state T_BUSY, taken by CAS: acquire/release
+ * pairs with the thread's own CAS in unpark). */
+struct gthread {
+    _Atomic int state;
+    _Atomic uint64_t ack_seq;   /* last handshake acknowledged */
+    int attached;               /* attach count (explicit attaches) */
+    bool black;                 /* allocate black: roots handed over this cycle */
+    bool in_finalizer;
+    pid_t tid;
+    uint64_t local_bytes;       /* allocated since the last accounting */
+    uint64_t local_objs;
+    uint64_t waited;            /* times the collector waited on this thread */
+    cache_ent cache[CACHE_SLOTS];
+    gwork gw;
+    rg_root *roots;             /* roots lock */
+    gthread *next, *prev;       /* threads list (gc lock) */
+};
+
+/* ---------------------------------------------------------------------------
+ * Globals
+ * ------------------------------------------------------------------------- */
+int rg_gc_barrier_on; /* atomic via builtins: the header is C and C++ */
+
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;   /* central lists, allspans, tclasses */
+static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;     /* threads list, handshakes */
+static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;       /* acks, kicks, cycle ends */
+static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;  /* one cycle at a time */
+static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;  /* root lists */
+static pthread_mutex_t gray_lock = PTHREAD_MUTEX_INITIALIZER;   /* global gray chunks */
+static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;    /* finalizer queue */
+
+static _Atomic int phase;           /* PH_*; written under heap lock */
+static _Atomic uint64_t hs_word;    /* (seq << 8) | kind of the current handshake */
+static _Atomic uint32_t sweepgen_g = 2; /* G; written under heap lock */
+static _Atomic int dirty;           /* something was shaded this round */
+static _Atomic int gray_overflow;   /* a gray push was dropped: rescan the heap */
+static _Atomic int fin_pending;     /* finalizers are due */
+static bool roots_started;          /* gc lock: ROOTS handshake published this cycle */
+
+static gthread *threads;            /* gc lock */
+static size_t nthreads;
+static rg_root *global_roots;       /* roots lock */
+static gspan *allspans;             /* heap lock */
+static tclass *tclasses;            /* heap lock */
+#define TC_HASH 4096
+static tclass *tc_table[TC_HASH];   /* heap lock */
+static gspan *finq_spans;           /* fin lock */
+
+/* Global gray set: chunks of pointers. */
+typedef struct gchunk {
+    struct gchunk *next;
+    unsigned n;
+    void *p[510];
+} gchunk;
+static gchunk *gray_full, *gray_free; /* gray lock */
+static _Atomic size_t gray_nchunks;
+
+/* Accounting (bytes of live-looking objects). */
+static _Atomic uint64_t heap_live;    /* allocated since the last sweep + kept by it */
+static _Atomic uint64_t heap_marked;  /* live after the last full sweep */
+static _Atomic uint64_t span_bytes;   /* bytes in gspans */
+static _Atomic uint64_t st_mallocs, st_frees, st_total_alloc, st_freed_bytes, st_fin_run;
+static _Atomic uint64_t cycles_done, forced_by_limit;
+static _Atomic uint64_t pause_total, last_gc_ns, next_gc_goal, pause_max_cycle;
+static _Atomic uint64_t gc_cpu_ns, pause_ring[256];
+static uint64_t start_ns;
+static _Atomic uint64_t limit_cycle_gate_ns; /* limit-forced cycles wait until then */
+static atomic_bool worker_started;
+static _Atomic int worker_kick, worker_force;
+
+atomic_int rgi_gc_verify_next, rgi_gc_fail_gray;
+atomic_uint_fast64_t rgi_gc_verify_failures, rgi_gc_verify_runs;
+
+static __thread gthread *tls_me;
+static __thread bool tls_in_gc;    /* inside collector work: the limit rung must not re-enter */
+static __thread bool tls_in_safepoint;
+static pthread_key_t thread_key;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static bool poisoning;
+
+static void gc_init_once(void);
+static gthread *self_slow(void);
+static void drain(gwork *w, size_t budget);
+static void flush_gray(gwork *w);
+static size_t pressure(size_t need, void *arg);
+
+static inline gthread *self(void)
+{
+    gthread *me = tls_me;
+    return RG_LIKELY(me != NULL) ? me : self_slow();
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------------
+ * Spans: lookup, bits
+ * ------------------------------------------------------------------------- */
+static inline bool gspan_ok(const gspan *s)
+{
+    return s != NULL && s->magic == (GSPAN_MAGIC ^ (uintptr_t)s);
+}
+
+/* The gspan holding p, or NULL when p is not in the collected heap. */
+static gspan *span_of(const void *p)
+{
+    if (p == NULL)
+        return NULL;
+    int k = rgi_page_kind(p);
+    gspan *s;
+    if (k == RGI_SEG_ARENA) {
+        rgi_segment *seg = rgi_segment_of(p);
+        rgi_span *sp = rgi_span_of(seg, p);
+        if (sp->kind != RGI_SPAN_USER)
+            return NULL;
+        s = sp->user;
+    } else if (k == RGI_SEG_LARGE) {
+        char *run = rgi_page_run_head(p);
+        if (run == NULL)
+            return NULL;
+        s = *(gspan **)(run + RGI_SEG_HDR);
+    } else {
+        return NULL;
+    }
+    if (!gspan_ok(s) || (const char *)p < s->start)
+        return NULL;
+    return s;
+}
+
+/* Block index of p in s, or -1. */
+static inline long block_index(const gspan *s, const void *p)
+{
+    size_t off = (size_t)((const char *)p - s->start);
+    size_t i = s->large ? (off < s->elem ? 0 : s->nelems) : off / s->elem;
+    return i < s->nelems ? (long)i : -1;
+}
+
+static inline bool bit_get(_Atomic uint64_t *bits, uint32_t i)
+{
+    return (atomic_load_explicit(&bits[i >> 6], memory_order_acquire) >> (i & 63)) & 1;
+}
+
+/* Blocks below freeindex in word w (handed out since the sweep). */
+static inline uint64_t below_mask(uint32_t freeindex, uint32_t w)
+{
+    uint32_t lo = w * 64;
+    if (freeindex >= lo + 64)
+        return ~(uint64_t)0;
+    if (freeindex <= lo)
+        return 0;
+    return ((uint64_t)1 << (freeindex - lo)) - 1;
+}
+
+static inline uint64_t allocated_word(gspan *s, uint32_t w, uint32_t fi)
+{
+    return atomic_load_explicit(&s->alloc[w], memory_order_relaxed) | below_mask(fi, w);
+}
+
+/* ---------------------------------------------------------------------------
+ * Shading and the gray set
+ * ------------------------------------------------------------------------- */
+static void gray_push_global(gwork *w)
+{
+    if (w->n == 0)
+        return;
+    gchunk *c = NULL;
+    if (!atomic_load_explicit(&rgi_gc_fail_gray, memory_order_relaxed)) {
+        pthread_mutex_lock(&gray_lock);
+        if ((c = gray_free) != NULL)
+            gray_free = c->next;
+        pthread_mutex_unlock(&gray_lock);
+    }
+    if (c == NULL && !atomic_load_explicit(&rgi_gc_fail_gray, memory_order_relaxed)) {
+        bool was = tls_in_gc;
+        tls_in_gc = true; /* the limit rung must not run a cycle from here */
+        c = rgi_arena_malloc(sizeof *c);
+        tls_in_gc = was;
+    }
+    if (c == NULL) {
+        /* No memory for the gray set: the objects stay marked but unscanned;
+         * termination rescans every marked object (see rescan_heap). */
+        atomic_store_explicit(&gray_overflow, 1, memory_order_seq_cst);
+        w->n = 0;
+        return;
+    }
+    c->n = w->n;
+    memcpy(c->p, w->buf, w->n * sizeof(void *));
+    w->n = 0;
+    pthread_mutex_lock(&gray_lock);
+    c->next = gray_full;
+    gray_full = c;
+    atomic_fetch_add_explicit(&gray_nchunks, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&gray_lock);
+}
+
+static bool gray_pop_global(gwork *w)
+{
+    if (atomic_load_explicit(&gray_nchunks, memory_order_relaxed) == 0)
+        return false;
+    pthread_mutex_lock(&gray_lock);
+    gchunk *c = gray_full;
+    if (c) {
+        gray_full = c->next;
+        atomic_fetch_sub_explicit(&gray_nchunks, 1, memory_order_relaxed);
+        /* a chunk holds more than a buffer: take what fits, put back the rest */
+        unsigned take = c->n < GRAY_CAP - w->n ? c->n : GRAY_CAP - w->n;
+        memcpy(w->buf + w->n, c->p + (c->n - take), take * sizeof(void *));
+        w->n += take;
+        c->n -= take;
+        if (c->n) {
+            c->next = gray_full;
+            gray_full = c;
+            atomic_fetch_add_explicit(&gray_nchunks, 1, memory_order_relaxed);
+        } else {
+            c->next = gray_free;
+            gray_free = c;
+        }
+    }
+    pthread_mutex_unlock(&gray_lock);
+    return c != NULL;
+}
+
+static void flush_gray(gwork *w)
+{
+    gray_push_global(w);
+}
+
+/* Shades p: white -> gray (pushed on w if its type has pointers). */
+static void shade(gwork *w, const void *p)
+{
+    gspan *s = span_of(p);
+    if (s == NULL)
+        return;
+    long i = block_index(s, p);
+    if (i < 0)
+        return;
+    _Atomic uint64_t *word = &s->mark[i >> 6];
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    if (atomic_load_explicit(word, memory_order_relaxed) & bit)
+        return;
+    /* seq_cst: the collector reads `dirty` after a round's acks; setting it
+     * before the mark bit means no shade can hide from a round (file header) */
+    if (!atomic_load_explicit(&dirty, memory_order_relaxed))
+        atomic_store_explicit(&dirty, 1, memory_order_seq_cst);
+    if (atomic_fetch_or_explicit(word, bit, memory_order_seq_cst) & bit)
+        return;
+
+    if (s->type->nptrs == 0)
+        return; /* no pointers: black at once */
+    if (w->n == GRAY_CAP)
+        gray_push_global(w);
+    w->buf[w->n++] = s->start + (size_t)i * s->elem;
+}
+
+/* Scans one gray object; returns the bytes scanned. */
+static size_t scan_object(gwork *w, void *obj)
+{
+    gspan *s = span_of(obj);
+    if (s == NULL)
+        rgi_corrupt("gc: gray object %p is not in the heap", obj);
+    const rg_type *t = s->type;
+    size_t esz = t->size ? t->size : 1;
+    size_t bytes = s->large ? s->obj_bytes : s->elem;
+    size_t n = bytes / esz;
+    char *base = obj;
+    for (size_t e = 0; e < n; e++, base += esz)
+        for (size_t k = 0; k < t->nptrs; k++) {
+            /* acquire: pairs with rg_write's release store, so the target's
+             * span metadata (read by shade) is visible */
+            void *v = __atomic_load_n((void **)(base + t->ptr_offsets[k]), __ATOMIC_ACQUIRE);
+            if (v)
+                shade(w, v);
+        }
+    return bytes;
+}
+
+/* Drains gray objects until about `budget` bytes were scanned (0 = all). */
+static void drain(gwork *w, size_t budget)
+{
+    size_t done = 0;
+    bool was = tls_in_gc;
+    tls_in_gc = true;
+    for (;;) {
+        if (w->n == 0 && !gray_pop_global(w))
+            break;
+        void *obj = w->buf[--w->n];
+        done += scan_object(w, obj);
+        if (budget && done >= budget)
+            break;
+    }
+    tls_in_gc = was;
+}
+
+/* ---------------------------------------------------------------------------
+ * Types and central lists
+ * ------------------------------------------------------------------------- */
+static bool type_ok(const rg_type *t)
+{
+    if (t == NULL)
+        return false;
+    for (size_t k = 0; k < t->nptrs; k++) {
+        size_t off = t->ptr_offsets[k];
+        if ((off & 7) || off + sizeof(void *) > t->size || off + sizeof(void *) < off)
+            return false;
+    }
+    return t->nptrs == 0 || t->ptr_offsets != NULL;
+}
+
+static inline size_t tc_hash(const rg_type *t, unsigned c)
+{
+    uintptr_t h = ((uintptr_t)t >> 4) * 0x9e3779b97f4a7c15ull + c;
+    return (size_t)(h ^ (h >> 29)) & (TC_HASH - 1);
+}
+
+static tclass *tclass_find_locked(const rg_type *t, unsigned c)
+{
+    for (size_t h = tc_hash(t, c), k = 0; k < TC_HASH; k++, h = (h + 1) & (TC_HASH - 1)) {
+        tclass *tc = tc_table[h];
+        if (tc == NULL)
+            return NULL;
+        if (tc->type == t && tc->sclass == c)
+            return tc;
+    }
+    return NULL;
+}
+
+/* The tclass for (t, c), made on first use.  NULL + errno. */
+static tclass *tclass_get(const rg_type *t, unsigned c)
+{
+    pthread_mutex_lock(&heap_lock);
+    tclass *tc = tclass_find_locked(t, c);
+    pthread_mutex_unlock(&heap_lock);
+    if (tc)
+        return tc;
+    if (!type_ok(t)) {
+        if (RG_DEBUG_CHECKS)
+            rgi_diag("rg_new", "type %s has a pointer offset outside the object or misaligned",
+                     t && t->name ? t->name : "?");
+        errno = EINVAL;
+        return NULL;
+    }
+    tclass *n = rgi_arena_malloc(sizeof *n);
+    if (n == NULL)
+        return NULL;
+    memset(n, 0, sizeof *n);
+    n->type = t;
+    n->sclass = c;
+    pthread_mutex_lock(&heap_lock);
+    tc = tclass_find_locked(t, c);
+    if (tc == NULL) {
+        size_t h = tc_hash(t, c), k = 0;
+        for (; k < TC_HASH && tc_table[h]; k++)
+            h = (h + 1) & (TC_HASH - 1);
+        if (k < TC_HASH) {
+            tc_table[h] = n;
+            n->next_all = tclasses;
+            tclasses = n;
+            tc = n;
+            n = NULL;
+        }
+    }
+    pthread_mutex_unlock(&heap_lock);
+    if (n)
+        rgi_arena_free(n);
+    if (tc == NULL)
+        errno = ENOMEM; /* 4096 (type, class) pairs in use */
+    return tc;
+}
+
+static void list_push(gspan **head, gspan *s, int which)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+    s->list = (uint8_t)which;
+}
+
+static void list_unlink(tclass *tc, gspan *s)
+{
+    gspan **head = s->list == L_PARTIAL ? &tc->partial : s->list == L_FULL ? &tc->full : &tc->unswept;
+    if (s->prev) s->prev->next = s->next; else *head = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->list = L_NONE;
+}
+
+static bool span_has_free(gspan *s)
+{
+    if (s->acache && s->abase + (uint32_t)__builtin_ctzll(s->acache) < s->nelems)
+        return true;
+    for (uint32_t w = (s->abase >> 6) + 1; w < s->nwords; w++) {
+        uint64_t valid = (w + 1 == s->nwords && (s->nelems & 63)) ? ((uint64_t)1 << (s->nelems & 63)) - 1 : ~(uint64_t)0;
+        if (~atomic_load_explicit(&s->alloc[w], memory_order_relaxed) & valid)
+            return true;
+    }
+    return false;
+}
+
+/* Puts an uncached span on its central list (heap lock). */
+static void central_put_locked(gspan *s)
+{
+    uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
+    if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == g - 2)
+        list_push(&s->tc->unswept, s, L_UNSWEPT);
+    else if (span_has_free(s))
+        list_push(&s->tc->partial, s, L_PARTIAL);
+    else
+        list_push(&s->tc->full, s, L_FULL);
+}
+
+static void allspans_unlink_locked(gspan *s)
+{
+    if (s->all_prev) s->all_prev->all_next = s->all_next; else allspans = s->all_next;
+    if (s->all_next) s->all_next->all_prev = s->all_prev;
+}
+
+/* Resets the holder's allocation cursor (after a sweep or on creation). */
+static void cursor_reset(gspan *s)
+{
+    atomic_store_explicit(&s->freeindex, 0, memory_order_relaxed);
+    s->abase = 0;
+    uint64_t a = atomic_load_explicit(&s->alloc[0], memory_order_relaxed);
+    s->acache = ~a;
+}
+
+/* Next free block of a cached span, or -1.  Holder only. */
+static inline long span_next(gspan *s)
+{
+    while (s->acache == 0) {
+        uint32_t base = s->abase + 64;
+        if (base >= s->nelems)
+            return -1;
+        s->abase = base;
+        s->acache = ~atomic_load_explicit(&s->alloc[base >> 6], memory_order_relaxed);
+    }
+    uint32_t i = s->abase + (uint32_t)__builtin_ctzll(s->acache);
+    if (i >= s->nelems) {
+        s->acache = 0;
+        s->abase = s->nelems; /* exhausted */
+        return -1;
+    }
+    s->acache &= s->acache - 1;
+    return (long)i;
+}
+
+/* ---------------------------------------------------------------------------
+ * Span creation, sweeping, freeing
+ * ------------------------------------------------------------------------- */
+static size_t gspan_meta_bytes(uint32_t nwords, bool fin)
+{
+    return sizeof(gspan) + (size_t)nwords * 8 * (fin ? 4 : 2);
+}
+
+/* New span: arena pages or a run; not linked anywhere yet.  NULL + errno. */
+static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_bytes, bool large)
+{
+    bool fin = t->finalize != NULL;
+    rgi_span *sp = NULL;
+    void *run = NULL;
+    size_t committed = 0;
+    char *start;
+    size_t usable;
+    bool was = tls_in_gc;
+    if (!large) {
+        size_t npages = elem > 8192 ? 4 : 1;
+        if ((sp = rgi_arena_span_alloc(npages)) == NULL)
+            return NULL;
+        start = sp->start;
+        usable = (size_t)(sp->end - sp->start);
+    } else {
+        size_t npages = (obj_bytes + RGI_PAGE_SIZE - 1) >> RGI_PAGE_SHIFT;
+        if (npages <= LARGE_MAX_PAGES) {
+            if ((sp = rgi_arena_span_alloc(npages)) == NULL)
+                return NULL;
+            if ((size_t)(sp->end - sp->start) < obj_bytes) {
+                rgi_arena_span_free(sp); /* page 0 is short by the segment header */
+                if ((sp = rgi_arena_span_alloc(npages + 1)) == NULL)
+                    return NULL;
+            }
+            start = sp->start;
+            usable = (size_t)(sp->end - sp->start);
+        } else {
+            if (obj_bytes > SIZE_MAX / 2) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            run = rgi_run_alloc(RGI_SEG_HDR + 64 + obj_bytes, &committed);
+            if (run == NULL)
+                return NULL;
+            start = (char *)run + RGI_SEG_HDR + 64;
+            usable = obj_bytes;
+        }
+    }
+    uint32_t nelems = large ? 1 : (uint32_t)(usable / elem);
+    uint32_t nwords = (nelems + 63) / 64;
+    gspan *s = rgi_arena_malloc(gspan_meta_bytes(nwords, fin));
+    tls_in_gc = was;
+    if (s == NULL) {
+        int e = errno;
+        if (sp) rgi_arena_span_free(sp);
+        if (run) rgi_run_free(run, committed);
+        errno = e;
+        return NULL;
+    }
+    memset(s, 0, gspan_meta_bytes(nwords, fin));
+    s->type = t;
+    s->tc = tc;
+    s->start = start;
+    s->elem = large ? usable : elem;
+    s->obj_bytes = obj_bytes;
+    s->nelems = nelems;
+    s->nwords = nwords;
+    s->large = large;
+    s->aspan = sp;
+    s->run = run;
+    s->run_committed = committed;
+    _Atomic uint64_t *bits = (_Atomic uint64_t *)(s + 1);
+    s->alloc = bits;
+    s->mark = bits + nwords;
+    if (fin) {
+        s->fin = bits + 2 * nwords;
+        s->finq = bits + 3 * nwords;
+    }
+    cursor_reset(s);
+    if (poisoning && !run)
+        rgi_poison(start, usable);
+    /* publish: span_of() on another thread reaches s only through a pointer
+     * to one of its objects, published after this (via the heap or locks) */
+    s->magic = GSPAN_MAGIC ^ (uintptr_t)s;
+    if (sp)
+        sp->user = s;
+    else
+        *(gspan **)((char *)run + RGI_SEG_HDR) = s;
+    atomic_fetch_add_explicit(&span_bytes, large ? usable : (size_t)nelems * elem, memory_order_relaxed);
+    return s;
+}
+
+/* Gives a span's memory back.  Not reachable by anyone any more. */
+static void span_destroy(gspan *s)
+{
+    atomic_fetch_sub_explicit(&span_bytes, s->large ? s->elem : (size_t)s->nelems * s->elem, memory_order_relaxed);
+    s->magic = 0;
+    if (s->aspan) {
+        /* the arena writes its own links into freed pages */
+        rgi_unpoison(s->aspan->start, (size_t)(s->aspan->end - s->aspan->start));
+        s->aspan->user = NULL;
+        rgi_arena_span_free(s->aspan);
+    } else {
+        *(gspan **)((char *)s->run + RGI_SEG_HDR) = NULL;
+        rgi_unpoison(s->start, s->obj_bytes); /* the range may become an arena segment */
+        rgi_run_free(s->run, s->run_committed);
+    }
+    rgi_arena_free(s);
+}
+
+/* Sweeps s (heap lock held, s claimed: not cached, sweepgen G-2).
+ * Returns true when the span is now empty. */
+static bool sweep_span_locked(gspan *s)
+{
+    /* sweeping clears mark bits: never while marking */
+    RG_ASSERT(atomic_load_explicit(&phase, memory_order_relaxed) != PH_MARK);
+    uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
+    atomic_store_explicit(&s->sweepgen, g - 1, memory_order_relaxed);
+    uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+    uint32_t live = 0;
+    uint64_t freed = 0;
+    for (uint32_t w = 0; w < s->nwords; w++) {
+        uint64_t a = allocated_word(s, w, fi);
+        uint64_t m = atomic_load_explicit(&s->mark[w], memory_order_relaxed);
+        uint64_t dead = a & ~m;
+        if (dead) {
+            if (s->fin)
+                atomic_fetch_and_explicit(&s->fin[w], ~dead, memory_order_relaxed);
+            freed += (uint64_t)__builtin_popcountll(dead);
+            if (poisoning)
+                for (uint64_t d = dead; d; d &= d - 1)
+                    rgi_poison(s->start + ((size_t)w * 64 + (size_t)__builtin_ctzll(d)) * s->elem,
+                               s->large ? s->obj_bytes : s->elem);
+        }
+        atomic_store_explicit(&s->alloc[w], m, memory_order_relaxed);
+        atomic_store_explicit(&s->mark[w], 0, memory_order_relaxed);
+        live += (uint32_t)__builtin_popcountll(m);
+    }
+    s->nalloc = live;
+    cursor_reset(s);
+    atomic_store_explicit(&s->sweepgen, g, memory_order_relaxed);
+    if (freed) {
+        size_t bytes = (size_t)freed * (s->large ? s->obj_bytes : s->elem);
+        atomic_fetch_add_explicit(&st_frees, freed, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st_freed_bytes, bytes, memory_order_relaxed);
+        uint64_t hl = atomic_load_explicit(&heap_live, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&heap_live, bytes < hl ? bytes : hl, memory_order_relaxed);
+    }
+    return live == 0;
+}
+
+/* Sweeps unswept spans of tc until one has a free block (returned, unlinked)
+ * or none are left.  Heap lock held.  Empty spans are collected in *dead. */
+static gspan *sweep_for_alloc_locked(tclass *tc, gspan **dead)
+{
+    gspan *s;
+    while ((s = tc->unswept) != NULL) {
+        list_unlink(tc, s);
+        if (sweep_span_locked(s)) {
+            allspans_unlink_locked(s);
+            s->next = *dead;
+            *dead = s;
+            continue;
+        }
+        if (span_has_free(s))
+            return s;
+        list_push(&tc->full, s, L_FULL);
+    }
+    return NULL;
+}
+
+static void destroy_list(gspan *dead)
+{
+    while (dead) {
+        gspan *n = dead->next;
+        span_destroy(dead);
+        dead = n;
+    }
+}
+
+/* Sweeps every unswept span (the collector's background sweep; also what a
+ * new cycle does first).  Returns bytes of spans given back. */
+static size_t sweep_all(void)
+{
+    size_t released = 0;
+    bool was = tls_in_gc;
+    tls_in_gc = true;
+    for (;;) {
+        gspan *dead = NULL;
+        unsigned n = 0;
+        pthread_mutex_lock(&heap_lock);
+        uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
+        for (tclass *tc = tclasses; tc && n < 64; tc = tc->next_all) {
+            gspan *s;
+            while ((s = tc->unswept) != NULL && n < 64) {
+                list_unlink(tc, s);
+                n++;
+                if (sweep_span_locked(s)) {
+                    allspans_unlink_locked(s);
+                    s->next = dead;
+                    dead = s;
+                } else {
+                    central_put_locked(s);
+                }
+            }
+        }
+        /* large spans live only on allspans */
+        for (gspan *s = allspans, *nx; s && n < 64; s = nx) {
+            nx = s->all_next;
+            if (s->large && atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == g - 2) {
+                n++;
+                if (sweep_span_locked(s)) {
+                    allspans_unlink_locked(s);
+                    s->next = dead;
+                    dead = s;
+                }
+            }
+        }
+        pthread_mutex_unlock(&heap_lock);
+        for (gspan *s = dead; s; s = s->next)
+            released += s->large ? s->elem : (size_t)s->nelems * s->elem;
+        destroy_list(dead);
+        if (n < 64)
+            break;
+    }
+    tls_in_gc = was;
+    return released;
+}
+
+/* ---------------------------------------------------------------------------
+ * Thread caches
+ * ------------------------------------------------------------------------- */
+static inline unsigned cache_slot(const rg_type *t, unsigned c)
+{
+    uintptr_t h = ((uintptr_t)t >> 4) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)((h >> 40) + c) & (CACHE_SLOTS - 1);
+}
+
+/* Gives every cached span back to the central lists (heap lock taken). */
+static void release_cache(gthread *t)
+{
+    pthread_mutex_lock(&heap_lock);
+    for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+        gspan *s = t->cache[i].s;
+        if (s == NULL)
+            continue;
+        t->cache[i].s = NULL;
+        s->cached = 0;
+        s->alloc_black = 0;
+        central_put_locked(s);
+    }
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * Allocation
+ * ------------------------------------------------------------------------- */
+static void account_slow(gthread *me);
+
+/* Hands block i of s out: zeroed, black when the holder allocates black.
+ * Order: zero, then the mark bit, then freeindex (release), so a collector
+ * that reads freeindex (acquire) sees an initialized, correctly marked
+ * object. */
+static inline void *hand_out(gthread *me, gspan *s, long i, size_t bytes)
+{
+    char *p = s->start + (size_t)i * s->elem;
+    if (poisoning)
+        rgi_unpoison(p, s->elem);
+    memset(p, 0, s->elem);
+    if (s->alloc_black)
+        atomic_fetch_or_explicit(&s->mark[i >> 6], (uint64_t)1 << (i & 63), memory_order_release);
+    atomic_store_explicit(&s->freeindex, (uint32_t)i + 1, memory_order_release);
+    me->local_objs++;
+    if (RG_UNLIKELY((me->local_bytes += s->elem) >= ACCOUNT_BYTES))
+        account_slow(me);
+    (void)bytes;
+    return p;
+}
+
+/* Refill: a span with a free block for (t, c) into the cache. */
+static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c, size_t bytes)
+{
+    tclass *tc = tclass_get(t, c);
+    if (tc == NULL)
+        return NULL;
+    unsigned slot = cache_slot(t, c);
+    gspan *dead = NULL, *s = NULL;
+    pthread_mutex_lock(&heap_lock);
+    cache_ent *e = &me->cache[slot];
+    if (e->s) {
+        e->s->cached = 0;
+        e->s->alloc_black = 0;
+        central_put_locked(e->s);
+        e->s = NULL;
+    }
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    if (ph != PH_DONE) {
+        /* In PH_DONE every old span waits for this cycle's sweep, which may
+         * not start before the SWEEP handshake: only fresh spans then. */
+        if ((s = tc->partial) != NULL)
+            list_unlink(tc, s);
+        else
+            s = sweep_for_alloc_locked(tc, &dead);
+    }
+    if (s) {
+        s->cached = 1;
+        s->alloc_black = ph == PH_MARK && me->black;
+        e->type = t;
+        e->sclass = c;
+        e->s = s;
+    }
+    pthread_mutex_unlock(&heap_lock);
+    destroy_list(dead);
+    if (s == NULL) {
+        s = span_create(t, tc, rgi_class_size(c), 0, false);
+        if (s == NULL)
+            return NULL;
+        pthread_mutex_lock(&heap_lock);
+        ph = atomic_load_explicit(&phase, memory_order_relaxed);
+        uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
+        atomic_store_explicit(&s->sweepgen, ph == PH_DONE ? g + 2 : g, memory_order_relaxed);
+        s->all_next = allspans;
+        if (allspans)
+            allspans->all_prev = s;
+        allspans = s;
+        s->cached = 1;
+        s->alloc_black = ph == PH_MARK && me->black;
+        e->type = t;
+        e->sclass = c;
+        e->s = s;
+        pthread_mutex_unlock(&heap_lock);
+    }
+    long i = span_next(s);
+    if (i < 0)
+        rgi_corrupt("gc: refilled span %p has no free block", (void *)s);
+    return hand_out(me, s, i, bytes);
+}
+
+static void *alloc_large(gthread *me, const rg_type *t, size_t bytes)
+{
+    gspan *s = span_create(t, NULL, 0, bytes, true);
+    if (s == NULL)
+        return NULL;
+    if (!s->run) {
+        if (poisoning)
+            rgi_unpoison(s->start, s->elem);
+        memset(s->start, 0, bytes); /* arena pages may be reused; runs are fresh */
+    }
+    pthread_mutex_lock(&heap_lock);
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
+    atomic_store_explicit(&s->sweepgen, ph == PH_DONE ? g + 2 : g, memory_order_relaxed);
+    if (ph == PH_MARK && me->black)
+        atomic_fetch_or_explicit(&s->mark[0], 1, memory_order_release);
+    atomic_store_explicit(&s->freeindex, 1, memory_order_release);
+    s->all_next = allspans;
+    if (allspans)
+        allspans->all_prev = s;
+    allspans = s;
+    pthread_mutex_unlock(&heap_lock);
+    me->local_objs++;
+    me->local_bytes += bytes;
+    account_slow(me);
+    return s->start;
+}
+
+static inline void *gc_alloc(const rg_type *t, size_t bytes)
+{
+    gthread *me = self();
+    if (RG_UNLIKELY(me == NULL))
+        return NULL;
+    if (RG_UNLIKELY(bytes > RGI_SMALL_MAX))
+        return alloc_large(me, t, bytes);
+    unsigned c = rgi_size_class(bytes);
+    cache_ent *e = &me->cache[cache_slot(t, c)];
+    gspan *s = e->s;
+    if (RG_LIKELY(s != NULL && e->type == t && e->sclass == c)) {
+        long i = span_next(s);
+        if (RG_LIKELY(i >= 0))
+            return hand_out(me, s, i, bytes);
+    }
+    return alloc_refill(me, t, c, bytes);
+}
+
+void *rg_new(const rg_type *t)
+{
+    if (RG_UNLIKELY(t == NULL)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return gc_alloc(t, t->size ? t->size : 1);
+}
+
+void *rg_new_array(const rg_type *t, size_t n)
+{
+    if (RG_UNLIKELY(t == NULL)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t bytes;
+    if (__builtin_mul_overflow(t->size ? t->size : 1, n ? n : 1, &bytes) || bytes > ((size_t)1 << 46)) {
+        errno = EOVERFLOW;
+        return NULL;
+    }
+    return gc_alloc(t, bytes);
+}
+
+void *rg_clone(const rg_type *t, const void *src, size_t n)
+{
+    if (t == NULL || (src == NULL && n)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t esz = t->size ? t->size : 1;
+    void *p = rg_new_array(t, (n + esz - 1) / esz);
+    if (p == NULL)
+        return NULL;
+    if (n)
+        memcpy(p, src, n);
+    if (__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED) && t->nptrs) {
+        /* a bulk barrier: the copied pointers are inserted into the heap */
+        gthread *me = self();
+        for (size_t e = 0; e * esz < n; e++)
+            for (size_t k = 0; k < t->nptrs; k++)
+                if (e * esz + t->ptr_offsets[k] + sizeof(void *) <= n)
+                    shade(&me->gw, *(void **)((char *)p + e * esz + t->ptr_offsets[k]));
+    }
+    return p;
+}
+
+/* ---------------------------------------------------------------------------
+ * The barrier
+ * ------------------------------------------------------------------------- */
+void rg_write_slow(void *obj, void *slot, void *val)
+{
+    gthread *me = self();
+#if RG_DEBUG_CHECKS
+    gspan *s = span_of(obj);
+    if (s == NULL || (char *)slot < (char *)obj || (char *)slot + sizeof(void *) > (char *)obj + (s->large ? s->obj_bytes : s->elem))
+        rgi_diag("rg_write", "slot %p is not inside heap object %p (barrier misuse)", slot, obj);
+    if (me && atomic_load_explicit(&me->state, memory_order_relaxed) != T_RUNNING)
+        rgi_diag("rg_write", "called while the thread is parked (object %p)", obj);
+#else
+    (void)obj;
+#endif
+    if (me && __atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED)) {
+        /* Go's hybrid barrier: shade(*slot); shade(val); *slot = val */
+        /* acquire: pairs with the release store that put the old value
+         * there, so its span metadata is visible to shade */
+        shade(&me->gw, __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE));
+        shade(&me->gw, val);
+    }
+    /* release: see rg_write */
+    __atomic_store_n((void **)slot, val, __ATOMIC_RELEASE);
+}
+
+/* ---------------------------------------------------------------------------
+ * Roots
+ * ------------------------------------------------------------------------- */
+rg_root *rg_root_add(void *slot)
+{
+    if (slot == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    gthread *me = self();
+    if (me == NULL)
+        return NULL;
+    rg_root *r = rgi_arena_malloc(sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->slot = slot;
+    r->owner = me;
+    r->prev = NULL;
+    pthread_mutex_lock(&roots_lock);
+    r->next = me->roots;
+    if (me->roots)
+        me->roots->prev = r;
+    me->roots = r;
+    pthread_mutex_unlock(&roots_lock);
+    /* A root added while marking is a root store: shade what it holds now
+     * (the thread may have handed over its roots already). */
+    if (__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED))
+        shade(&me->gw, *(void **)slot);
+    return r;
+}
+
+static void root_unlink_locked(rg_root *r)
+{
+    rg_root **head = r->owner ? &r->owner->roots : &global_roots;
+    if (r->prev) r->prev->next = r->next; else *head = r->next;
+    if (r->next) r->next->prev = r->prev;
+}
+
+void rg_root_remove(rg_root *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&roots_lock);
+    root_unlink_locked(r);
+    pthread_mutex_unlock(&roots_lock);
+    rgi_arena_free(r);
+}
+
+/* Shades the targets of a thread's roots (owner == NULL: global roots). */
+static void scan_roots(gthread *owner, gwork *w)
+{
+    pthread_mutex_lock(&roots_lock);
+    for (rg_root *r = owner ? owner->roots : global_roots; r; r = r->next)
+        shade(w, *r->slot);
+    pthread_mutex_unlock(&roots_lock);
+}
+
+static void shade_pin(void *obj, void *arg)
+{
+    shade(arg, obj);
+}
+
+/* Objects waiting for their finalizer are roots until it ran. */
+static void scan_finq(gwork *w)
+{
+    pthread_mutex_lock(&fin_lock);
+    for (gspan *s = finq_spans; s; s = s->finq_next)
+        for (uint32_t wd = 0; wd < s->nwords; wd++)
+            for (uint64_t b = atomic_load_explicit(&s->finq[wd], memory_order_relaxed); b; b &= b - 1)
+                shade(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem);
+    pthread_mutex_unlock(&fin_lock);
+}
+
+/* The collector's own roots: global roots, region pins, the finalizer queue. */
+static void scan_collector_roots(gwork *w)
+{
+    scan_roots(NULL, w);
+    rgi_region_pins_foreach(shade_pin, w);
+    scan_finq(w);
+}
+
+/* ---------------------------------------------------------------------------
+ * Handshakes
+ * ------------------------------------------------------------------------- */
+/* The work of acknowledging handshake `kind` for thread t (t itself at a
+ * safepoint, or the collector holding t parked). */
+static void ack_work(gthread *t, int kind)
+{
+    switch (kind) {
+    case HS_START:
+        break; /* seeing the new hs_word means seeing the barrier on */
+    case HS_ROOTS:
+        release_cache(t); /* its spans allocated white */
+        t->black = true;
+        scan_roots(t, &t->gw);
+        flush_gray(&t->gw);
+        break;
+    case HS_TERM:
+        scan_roots(t, &t->gw);
+        flush_gray(&t->gw);
+        break;
+    case HS_SWEEP:
+        flush_gray(&t->gw);
+        release_cache(t); /* its black spans: swept after this handshake */
+        t->black = false;
+        break;
+    }
+}
+
+static void account_flush(gthread *me);
+
+/* A thread acknowledges the current handshake, if it has not yet. */
+static void ack_pending(gthread *me)
+{
+    /* acquire: pairs with the release store publishing the handshake, so the
+     * barrier flag and phase written before it are visible */
+    uint64_t hw = atomic_load_explicit(&hs_word, memory_order_acquire);
+    if (atomic_load_explicit(&me->ack_seq, memory_order_relaxed) == hw >> 8)
+        return;
+    uint64_t t0 = rgi_now_ns();
+    ack_work(me, (int)(hw & 0xff));
+    account_flush(me);
+    uint64_t d = rgi_now_ns() - t0;
+    uint64_t m = atomic_load_explicit(&pause_max_cycle, memory_order_relaxed);
+    while (d > m && !atomic_compare_exchange_weak_explicit(&pause_max_cycle, &m, d, memory_order_relaxed, memory_order_relaxed))
+        ;
+    /* release: the collector (acquire load of ack_seq) sees the work done */
+    atomic_store_explicit(&me->ack_seq, hw >> 8, memory_order_release);
+    pthread_mutex_lock(&gc_lock);
+    pthread_cond_broadcast(&gc_cond);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* Publishes handshake `kind` and waits until every thread acknowledged it,
+ * acknowledging for parked ones; drains gray work while it waits.  Called
+ * by the cycle's driver with no lock held.  Returns threads waited on. */
+static pid_t waited_tids[8]; /* cycle lock: threads a handshake waited on */
+static unsigned nwaited_tids;
+
+static void note_waited_locked(gthread *t)
+{
+    for (unsigned i = 0; i < nwaited_tids; i++)
+        if (waited_tids[i] == t->tid)
+            return;
+    t->waited++;
+    if (nwaited_tids < 8)
+        waited_tids[nwaited_tids++] = t->tid;
+}
+
+static void handshake(int kind, gwork *w)
+{
+    static uint64_t seq; /* cycle lock */
+    pthread_mutex_lock(&gc_lock);
+    seq++;
+    if (kind == HS_ROOTS)
+        roots_started = true;
+    /* seq_cst: Dekker pair with rg_unpark's CAS of the thread state followed
+     * by its load of hs_word: either we see it running, or it sees us */
+    atomic_store_explicit(&hs_word, (seq << 8) | (uint64_t)kind, memory_order_seq_cst);
+    uint64_t t_start = rgi_now_ns(), warned = 0;
+    for (;;) {
+        bool all = true;
+        for (gthread *t = threads; t; t = t->next) {
+            if (atomic_load_explicit(&t->ack_seq, memory_order_acquire) == seq)
+                continue;
+            int parked = T_PARKED;
+            if (atomic_compare_exchange_strong_explicit(&t->state, &parked, T_BUSY, memory_order_seq_cst, memory_order_seq_cst)) {
+                ack_work(t, kind);
+                atomic_store_explicit(&t->ack_seq, seq, memory_order_relaxed);
+                /* release: pairs with the acquire CAS in rg_unpark */
+                atomic_store_explicit(&t->state, T_PARKED, memory_order_release);
+                continue;
+            }
+            all = false;
+            note_waited_locked(t);
+        }
+        if (all)
+            break;
+        /* Wait for safepoints; mark meanwhile (the background mark work). */
+        if (w && atomic_load_explicit(&gray_nchunks, memory_order_relaxed)) {
+            pthread_mutex_unlock(&gc_lock);
+            drain(w, (size_t)256 << 10);
+            pthread_mutex_lock(&gc_lock);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&gc_cond, &gc_lock, &ts);
+        uint64_t now = rgi_now_ns();
+        bool report = now - t_start > (warned + 1) * 1000000000ull;
+        if (report)
+            warned++;
+        for (gthread *t = threads; t; t = t->next) {
+            if (atomic_load_explicit(&t->ack_seq, memory_order_acquire) == seq)
+                continue;
+            if (report && rgi_opt.gctrace)
+                fprintf(stderr, "gc: waiting %.1fs for thread %d to reach a safepoint\n",
+                        (double)(now - t_start) / 1e9, (int)t->tid);
+        }
+    }
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * Thread states: attach, park, unpark, detach, safepoints
+ * ------------------------------------------------------------------------- */
+static void thread_exit(void *arg);
+
+static gthread *thread_new(void)
+{
+    pthread_once(&init_once, gc_init_once);
+    if (rgi_ensure_init() != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    gthread *t = rgi_arena_malloc(sizeof *t);
+    if (t == NULL)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->tid = (pid_t)syscall(SYS_gettid);
+    atomic_init(&t->state, T_PARKED);
+    pthread_mutex_lock(&gc_lock);
+    /* joins parked: any handshake in flight is acknowledged for it, and it
+     * allocates black if roots were already handed over this cycle */
+    t->black = atomic_load_explicit(&phase, memory_order_relaxed) == PH_MARK && roots_started;
+    atomic_store_explicit(&t->ack_seq, atomic_load_explicit(&hs_word, memory_order_relaxed) >> 8, memory_order_relaxed);
+    t->next = threads;
+    if (threads)
+        threads->prev = t;
+    threads = t;
+    nthreads++;
+    pthread_mutex_unlock(&gc_lock);
+    tls_me = t;
+    pthread_setspecific(thread_key, t);
+    rg_unpark();
+    return t;
+}
+
+static RGI_NOINLINE gthread *self_slow(void)
+{
+    return thread_new();
+}
+
+void rg_thread_attach(void)
+{
+    gthread *me = self();
+    if (me)
+        me->attached++;
+}
+
+/* Leaves the collector.  Everything the thread holds (cached spans, gray
+ * buffer, roots) is handed over while it is still in the threads list and
+ * held parked (T_BUSY, under gc_lock): a handshake in flight thus either
+ * got its acknowledgement or finds the thread gone with nothing left behind
+ * (a span released after the cycle's sweep began would escape it). */
+static void thread_remove(gthread *me)
+{
+    rg_park();
+    pthread_mutex_lock(&gc_lock);
+    /* with gc_lock held the collector cannot be acknowledging for us */
+    int parked = T_PARKED;
+    if (!atomic_compare_exchange_strong(&me->state, &parked, T_BUSY))
+        rgi_corrupt("gc: thread %d detaching in state %d", (int)me->tid, parked);
+    flush_gray(&me->gw);
+    release_cache(me);
+    account_flush(me);
+    /* its roots become global roots, scanned by the collector */
+    pthread_mutex_lock(&roots_lock);
+    rg_root *r = me->roots;
+    while (r) {
+        rg_root *n = r->next;
+        r->owner = NULL;
+        r->prev = NULL;
+        r->next = global_roots;
+        if (global_roots)
+            global_roots->prev = r;
+        global_roots = r;
+        r = n;
+    }
+    me->roots = NULL;
+    pthread_mutex_unlock(&roots_lock);
+    if (me->prev) me->prev->next = me->next; else threads = me->next;
+    if (me->next) me->next->prev = me->prev;
+    nthreads--;
+    pthread_cond_broadcast(&gc_cond);
+    pthread_mutex_unlock(&gc_lock);
+    tls_me = NULL;
+    pthread_setspecific(thread_key, NULL);
+    rgi_arena_free(me);
+}
+
+void rg_thread_detach(void)
+{
+    gthread *me = tls_me;
+    if (me == NULL)
+        return;
+    if (me->attached > 1) {
+        me->attached--;
+        return;
+    }
+    thread_remove(me);
+}
+
+static void thread_exit(void *arg)
+{
+    gthread *me = arg;
+    if (me == NULL)
+        return;
+    tls_me = me;
+    thread_remove(me);
+}
+
+void rg_park(void)
+{
+    gthread *me = self();
+    if (me == NULL)
+        return;
+    if (atomic_load_explicit(&me->state, memory_order_relaxed) != T_RUNNING) {
+        if (RG_DEBUG_CHECKS)
+            rgi_diag("rg_park", "thread %d is already parked", (int)me->tid);
+        return;
+    }
+    flush_gray(&me->gw);
+    account_flush(me);
+    /* seq_cst: the collector's CAS PARKED->BUSY must see our writes
+     * (gray flush, cache) — pairs with its seq_cst CAS */
+    atomic_store_explicit(&me->state, T_PARKED, memory_order_seq_cst);
+}
+
+void rg_unpark(void)
+{
+    gthread *me = tls_me;
+    if (me == NULL) {
+        self(); /* attaching unparks */
+        return;
+    }
+    for (int spins = 0;; spins++) {
+        int parked = T_PARKED;
+        /* seq_cst CAS then seq_cst load of hs_word: Dekker pair with
+         * handshake(); acquire side pairs with the collector's release of
+         * T_BUSY, so what it did for us (roots, cache, colour) is visible */
+        if (atomic_compare_exchange_weak_explicit(&me->state, &parked, T_RUNNING, memory_order_seq_cst, memory_order_seq_cst))
+            break;
+        if (parked == T_RUNNING) {
+            if (RG_DEBUG_CHECKS)
+                rgi_diag("rg_unpark", "thread %d is not parked", (int)me->tid);
+            return;
+        }
+        if (spins > 64)
+            sched_yield(); /* the collector is acknowledging for us: bounded work */
+    }
+    ack_pending(me);
+}
+
+static void run_finalizers(gthread *me);
+
+static RGI_NOINLINE void safepoint_slow(gthread *me)
+{
+    tls_in_safepoint = true;
+    ack_pending(me);
+    if (atomic_load_explicit(&phase, memory_order_relaxed) == PH_MARK && me->black) {
+        flush_gray(&me->gw);
+        drain(&me->gw, SAFEPOINT_BUDGET);
+    }
+    if (atomic_load_explicit(&fin_pending, memory_order_relaxed))
+        run_finalizers(me);
+    tls_in_safepoint = false;
+    if (rgi_opt.gcstress)
+        rg_gc();
+}
+
+void rg_safepoint(void)
+{
+    gthread *me = self();
+    if (RG_UNLIKELY(me == NULL) || me->in_finalizer || tls_in_safepoint)
+        return;
+    if (RG_UNLIKELY(atomic_load_explicit(&me->state, memory_order_relaxed) != T_RUNNING)) {
+        if (RG_DEBUG_CHECKS)
+            rgi_diag("rg_safepoint", "thread %d is parked", (int)me->tid);
+        return;
+    }
+    if (RG_LIKELY((atomic_load_explicit(&hs_word, memory_order_relaxed) >> 8) ==
+                  atomic_load_explicit(&me->ack_seq, memory_order_relaxed) &&
+                  atomic_load_explicit(&phase, memory_order_relaxed) == PH_OFF &&
+                  !atomic_load_explicit(&fin_pending, memory_order_relaxed) && !rgi_opt.gcstress))
+        return;
+    safepoint_slow(me);
+}
+
+/* ---------------------------------------------------------------------------
+ * Finalizers
+ * ------------------------------------------------------------------------- */
+/* Queues unreachable finalizable objects and shades them (they and what they
+ * reach survive this cycle).  Runs after a clean round, still marking. */
+static void fin_pass(gwork *w)
+{
+    gspan *queue = NULL;
+    pthread_mutex_lock(&heap_lock);
+    for (gspan *s = allspans; s; s = s->all_next) {
+        if (!s->fin)
+            continue;
+        bool any = false;
+        /* acquire: pairs with hand_out's release store of freeindex */
+        uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
+        for (uint32_t wd = 0; wd < s->nwords; wd++) {
+            uint64_t cand = allocated_word(s, wd, fi) & ~atomic_load_explicit(&s->mark[wd], memory_order_acquire) &
+                            ~atomic_load_explicit(&s->fin[wd], memory_order_relaxed) &
+                            ~atomic_load_explicit(&s->finq[wd], memory_order_relaxed);
+            if (!cand)
+                continue;
+            any = true;
+            atomic_fetch_or_explicit(&s->finq[wd], cand, memory_order_relaxed);
+            for (uint64_t b = cand; b; b &= b - 1)
+                shade(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem);
+        }
+        if (any) {
+            s->finq_next = queue; /* linked below under fin lock */
+            queue = s;
+        }
+    }
+    /* link while still holding the heap lock: spans cannot die meanwhile */
+    pthread_mutex_lock(&fin_lock);
+    while (queue) {
+        gspan *n = queue->finq_next;
+        if (!queue->finq_linked) {
+            queue->finq_linked = 1;
+            queue->finq_next = finq_spans;
+            finq_spans = queue;
+        } else {
+            queue->finq_next = NULL;
+        }
+        queue = n;
+    }
+    pthread_mutex_unlock(&fin_lock);
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* Runs due finalizers on the calling thread (at a safepoint). */
+static void run_finalizers(gthread *me)
+{
+    for (;;) {
+        pthread_mutex_lock(&fin_lock);
+        gspan *s = finq_spans;
+        if (s) {
+            finq_spans = s->finq_next;
+            s->finq_linked = 0;
+            s->finq_next = NULL;
+        }
+        /* only publish "nothing due" once the queue is empty; the flag is
+         * re-raised when the sweep after a fin pass queues more */
+        if (finq_spans == NULL)
+            atomic_store_explicit(&fin_pending, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&fin_lock);
+        if (s == NULL)
+            break;
+        /* The objects are ours until our next safepoint: no handshake can
+         * complete while we run them, so none is swept or queued again. */
+        me->in_finalizer = true;
+        for (uint32_t wd = 0; wd < s->nwords; wd++) {
+            uint64_t b = atomic_exchange_explicit(&s->finq[wd], 0, memory_order_acq_rel);
+            for (; b; b &= b - 1) {
+                uint64_t bit = b & -b;
+                void *obj = s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem;
+                s->type->finalize(obj);
+                atomic_fetch_or_explicit(&s->fin[wd], bit, memory_order_release);
+                atomic_fetch_add_explicit(&st_fin_run, 1, memory_order_relaxed);
+            }
+        }
+        me->in_finalizer = false;
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Heap verifier and overflow rescan
+ * ------------------------------------------------------------------------- */
+static unsigned verify_fail;
+
+static void verify_target(const void *from, const void *p, const char *what)
+{
+    gspan *s = span_of(p);
+    if (s == NULL)
+        return;
+    long i = block_index(s, p);
+    if (i < 0)
+        return;
+    if (!bit_get(s->mark, (uint32_t)i)) {
+        if (verify_fail++ < 8) {
+            uint32_t fi = atomic_load(&s->freeindex);
+            bool allocd = bit_get(s->alloc, (uint32_t)i) || (uint32_t)i < fi;
+            gspan *fs = from ? span_of(from) : NULL;
+            rgi_diag("gc verify", "%s %p points to unmarked %s object %p (%s; span gen %u/%u cached %d black %d%s)",
+                     what, from, s->type->name ? s->type->name : "?", p,
+                     allocd ? "allocated" : "FREE: dangling", atomic_load(&s->sweepgen), atomic_load(&sweepgen_g),
+                     s->cached, s->alloc_black, fs ? (fs->large ? ", from large" : ", from small") : "");
+        }
+    }
+}
+
+static void verify_pin(void *obj, void *arg)
+{
+    (void)arg;
+    verify_target(NULL, obj, "region pin");
+}
+
+/* Checks the tri-color invariant; heap quiescent (see gc_internal.h). */
+static unsigned verify_heap(void)
+{
+    verify_fail = 0;
+    pthread_mutex_lock(&roots_lock);
+    for (gthread *t = threads; t; t = t->next)
+        for (rg_root *r = t->roots; r; r = r->next)
+            verify_target(r->slot, *r->slot, "root");
+    for (rg_root *r = global_roots; r; r = r->next)
+        verify_target(r->slot, *r->slot, "root");
+    pthread_mutex_unlock(&roots_lock);
+    rgi_region_pins_foreach(verify_pin, NULL);
+    pthread_mutex_lock(&heap_lock);
+    for (gspan *s = allspans; s; s = s->all_next) {
+        const rg_type *t = s->type;
+        if (t->nptrs == 0)
+            continue;
+        size_t esz = t->size ? t->size : 1;
+        size_t n = (s->large ? s->obj_bytes : s->elem) / esz;
+        for (uint32_t wd = 0; wd < s->nwords; wd++)
+            for (uint64_t b = atomic_load_explicit(&s->mark[wd], memory_order_acquire); b; b &= b - 1) {
+                char *obj = s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem;
+                for (size_t e = 0; e < n; e++)
+                    for (size_t k = 0; k < t->nptrs; k++)
+                        verify_target(obj, __atomic_load_n((void **)(obj + e * esz + t->ptr_offsets[k]), __ATOMIC_ACQUIRE), "object");
+            }
+    }
+    pthread_mutex_unlock(&heap_lock);
+    atomic_fetch_add(&rgi_gc_verify_runs, 1);
+    atomic_fetch_add(&rgi_gc_verify_failures, verify_fail);
+    return verify_fail;
+}
+
+/* After a dropped gray push: scan every marked object again, shading its
+ * children in place.  Marks only grow, so passes repeat until one completes
+ * without dropping a push.  Objects are read only when marked (acquire,
+ * pairs with hand_out's release), so a block being zeroed for a new object
+ * is never read. */
+static void rescan_heap(gwork *w)
+{
+    do {
+        atomic_store(&gray_overflow, 0);
+        pthread_mutex_lock(&heap_lock);
+        for (gspan *s = allspans; s; s = s->all_next) {
+            if (s->type->nptrs == 0)
+                continue;
+            for (uint32_t wd = 0; wd < s->nwords; wd++)
+                for (uint64_t b = atomic_load_explicit(&s->mark[wd], memory_order_acquire); b; b &= b - 1)
+                    scan_object(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem);
+        }
+        pthread_mutex_unlock(&heap_lock);
+        drain(w, 0);
+    } while (atomic_load(&gray_overflow));
+}
+
+/* Every thread other than the caller parked (held parked: T_BUSY) — the heap
+ * is quiescent.  Returns false (and claims nothing) otherwise. */
+static bool claim_all_parked(gthread *me)
+{
+    pthread_mutex_lock(&gc_lock);
+    gthread *t;
+    for (t = threads; t; t = t->next) {
+        if (t == me)
+            continue;
+        int parked = T_PARKED;
+        if (!atomic_compare_exchange_strong(&t->state, &parked, T_BUSY))
+            break;
+    }
+    if (t == NULL)
+        return true; /* keeps gc_lock */
+    for (gthread *u = threads; u != t; u = u->next)
+        if (u != me)
+            atomic_store_explicit(&u->state, T_PARKED, memory_order_release);
+    pthread_mutex_unlock(&gc_lock);
+    return false;
+}
+
+static void unclaim_all(gthread *me)
+{
+    for (gthread *u = threads; u; u = u->next)
+        if (u != me)
+            atomic_store_explicit(&u->state, T_PARKED, memory_order_release);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * Accounting and the pacer
+ * ------------------------------------------------------------------------- */
+static void kick_worker(void);
+
+static uint64_t trigger_bytes(bool *by_limit)
+{
+    uint64_t marked = atomic_load_explicit(&heap_marked, memory_order_relaxed);
+    int pct = __atomic_load_n(&rgi_opt.gc_percent, __ATOMIC_RELAXED);
+    uint64_t trig = UINT64_MAX;
+    if (pct >= 0) {
+        trig = marked + marked / 100 * (uint64_t)pct;
+        if (trig < MIN_TRIGGER)
+            trig = MIN_TRIGGER;
+    }
+    *by_limit = false;
+    rgi_page_stats ps;
+    rgi_page_read_stats(&ps);
+    if (ps.limit >= 0) {
+        /* room the limit leaves the heap: limit minus what is not heap */
+        uint64_t heap = atomic_load_explicit(&span_bytes, memory_order_relaxed);
+        uint64_t other = ps.committed > heap ? ps.committed - heap : 0;
+        uint64_t room = (uint64_t)ps.limit > other ? (uint64_t)ps.limit - other : 0;
+        uint64_t lt = room / 10 * 9;
+        if (lt < trig) {
+            trig = lt;
+            *by_limit = true;
+        }
+    }
+    return trig;
+}
+
+static void account_flush(gthread *me)
+{
+    if (me->local_bytes == 0 && me->local_objs == 0)
+        return;
+    atomic_fetch_add_explicit(&heap_live, me->local_bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st_total_alloc, me->local_bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st_mallocs, me->local_objs, memory_order_relaxed);
+    me->local_bytes = 0;
+    me->local_objs = 0;
+}
+
+/* Every ACCOUNT_BYTES allocated: publish, assist, maybe trigger. */
+static RGI_NOINLINE void account_slow(gthread *me)
+{
+    uint64_t bytes = me->local_bytes;
+    account_flush(me);
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    if (ph == PH_MARK && me->black && !tls_in_gc) {
+        /* assist: scan work in proportion to what we allocated, bounded */
+        size_t budget = (size_t)bytes * 2;
+        if (budget > ASSIST_MAX)
+            budget = ASSIST_MAX;
+        drain(&me->gw, budget);
+        return;
+    }
+    if (ph != PH_OFF)
+        return;
+    bool by_limit;
+    uint64_t trig = trigger_bytes(&by_limit);
+    if (atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
+        return;
+    if (by_limit && rgi_now_ns() < atomic_load_explicit(&limit_cycle_gate_ns, memory_order_relaxed))
+        return; /* GC CPU cap: no death spiral under the limit */
+    if (by_limit)
+        atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
+    kick_worker();
+}
+
+/* ---------------------------------------------------------------------------
+ * The cycle
+ * ------------------------------------------------------------------------- */
+typedef struct cycle_info {
+    uint64_t t_start, t_mark, t_term, t_end, cpu0, cpu_mark, cpu_term, cpu_end;
+    uint64_t heap_before, heap_marked_bytes, heap_after, goal;
+    unsigned rounds, threads;
+    bool forced_limit;
+    const char *why;
+} cycle_info;
+
+/* Bytes of marked objects (heap lock): the heap_marked of gctrace. */
+static uint64_t marked_bytes_now(void)
+{
+    uint64_t b = 0;
+    pthread_mutex_lock(&heap_lock);
+    for (gspan *s = allspans; s; s = s->all_next) {
+        uint64_t n = 0;
+        for (uint32_t w = 0; w < s->nwords; w++)
+            n += (uint64_t)__builtin_popcountll(atomic_load_explicit(&s->mark[w], memory_order_relaxed));
+        b += n * (s->large ? s->obj_bytes : s->elem);
+    }
+    pthread_mutex_unlock(&heap_lock);
+    return b;
+}
+
+static void set_phase_locked(int ph)
+{
+    atomic_store_explicit(&phase, ph, memory_order_seq_cst);
+}
+
+static void run_cycle(const char *why, gthread *caller)
+{
+    cycle_info ci = {0};
+    static gwork cw; /* the driver's gray buffer (cycle lock) */
+    pthread_mutex_lock(&cycle_lock);
+    bool was = tls_in_gc;
+    tls_in_gc = true;
+    ci.why = why;
+    ci.t_start = rgi_now_ns();
+    ci.cpu0 = thread_cpu_ns();
+    ci.heap_before = atomic_load(&heap_live);
+    atomic_store(&pause_max_cycle, 0);
+    nwaited_tids = 0;
+
+    sweep_all(); /* the previous cycle's sweep must be complete */
+    /* roots_started first: a thread joining from here on must not
+     * allocate black before this cycle's ROOTS handshake */
+    pthread_mutex_lock(&gc_lock);
+    roots_started = false;
+    ci.threads = (unsigned)nthreads;
+    pthread_mutex_unlock(&gc_lock);
+    pthread_mutex_lock(&heap_lock);
+    set_phase_locked(PH_MARK);
+    pthread_mutex_unlock(&heap_lock);
+    /* seq_cst store, then the handshake's release publication: a thread that
+     * acknowledges START (acquire) has the barrier on */
+    __atomic_store_n(&rg_gc_barrier_on, 1, __ATOMIC_SEQ_CST);
+    handshake(HS_START, NULL);
+    handshake(HS_ROOTS, &cw);
+    scan_collector_roots(&cw);
+    ci.t_mark = rgi_now_ns();
+    ci.cpu_mark = thread_cpu_ns();
+    bool fin_done = false;
+    for (;;) {
+        drain(&cw, 0);
+        atomic_store_explicit(&dirty, 0, memory_order_seq_cst);
+        ci.rounds++;
+        handshake(HS_TERM, &cw);
+        scan_collector_roots(&cw);
+        if (atomic_load(&gray_overflow)) {
+            atomic_store(&dirty, 1);
+            rescan_heap(&cw);
+        }
+        drain(&cw, 0);
+        if (atomic_load_explicit(&dirty, memory_order_seq_cst) || cw.n ||
+            atomic_load_explicit(&gray_nchunks, memory_order_relaxed))
+            continue;
+        if (!fin_done) {
+            fin_done = true;
+            fin_pass(&cw);
+            continue;
+        }
+        break;
+    }
+    ci.t_term = rgi_now_ns();
+    ci.cpu_term = thread_cpu_ns();
+    /* Marking is over.  Verify while everything is still marked. */
+    if (RG_DEBUG_CHECKS || atomic_load(&rgi_gc_verify_next)) {
+        if (claim_all_parked(caller)) {
+            atomic_store(&rgi_gc_verify_next, 0);
+            verify_heap();
+            unclaim_all(caller);
+        }
+    }
+    /* Barrier off first: marking is complete, so writes need no shading;
+     * allocation stays black until PH_DONE.  A barrier already past its
+     * check may still shade ("late shade"): only objects allocated during
+     * PH_DONE can be white then; they are pushed gray, flushed at the SWEEP
+     * acknowledgement and scanned in the next cycle, so a late mark is never
+     * a mark without a scan. */
+    __atomic_store_n(&rg_gc_barrier_on, 0, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&heap_lock);
+    set_phase_locked(PH_DONE);
+    pthread_mutex_unlock(&heap_lock);
+    handshake(HS_SWEEP, NULL);
+    ci.heap_marked_bytes = marked_bytes_now();
+    /* Every thread is past any barrier it began while marking (its
+     * acknowledgement came after), so no mark bit changes from here on. */
+    pthread_mutex_lock(&heap_lock);
+    uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed) + 2;
+    atomic_store_explicit(&sweepgen_g, g, memory_order_relaxed);
+    for (tclass *tc = tclasses; tc; tc = tc->next_all) {
+        /* spans of the old generation are now unswept; spans made during
+         * PH_DONE are already on the new one and stay where they are */
+        gspan *lists[2] = {tc->partial, tc->full};
+        for (int l = 0; l < 2; l++)
+            for (gspan *s = lists[l], *nx; s; s = nx) {
+                nx = s->next;
+                if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == g - 2) {
+                    list_unlink(tc, s);
+                    list_push(&tc->unswept, s, L_UNSWEPT);
+                }
+            }
+    }
+    set_phase_locked(PH_OFF);
+    pthread_mutex_unlock(&heap_lock);
+    sweep_all();
+    ci.t_end = rgi_now_ns();
+    ci.cpu_end = thread_cpu_ns();
+    uint64_t live = atomic_load(&heap_live);
+    ci.heap_after = live;
+    atomic_store(&heap_marked, live);
+    bool bl;
+    ci.goal = trigger_bytes(&bl);
+    ci.forced_limit = bl;
+    atomic_store(&next_gc_goal, ci.goal);
+
+    /* sweep may have queued finalizers */
+    pthread_mutex_lock(&fin_lock);
+    if (finq_spans)
+        atomic_store_explicit(&fin_pending, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&fin_lock);
+
+    uint64_t n = atomic_load(&cycles_done);
+    uint64_t pause = atomic_load(&pause_max_cycle);
+    atomic_store(&pause_ring[n % 256], pause);
+    atomic_fetch_add(&pause_total, pause);
+    uint64_t cpu = ci.cpu_end - ci.cpu0;
+    atomic_fetch_add(&gc_cpu_ns, cpu);
+    /* limit-forced cycles may start again only after as much wall time as
+     * this one took CPU: GC CPU under the limit stays at or below 50% */
+    atomic_store(&limit_cycle_gate_ns, ci.t_end + cpu);
+    atomic_store(&last_gc_ns, (uint64_t)time(NULL) * 1000000000ull);
+    if (rgi_pool_epoch)
+        rgi_pool_epoch(); /* each cycle ends a pool epoch */
+    if (rgi_opt.gctrace) {
+        char wt[96] = "";
+        size_t o = 0;
+        for (unsigned i = 0; i < nwaited_tids && o < sizeof wt - 16; i++)
+            o += (size_t)snprintf(wt + o, sizeof wt - o, "%s%d", i ? "," : ", waited on tid ", (int)waited_tids[i]);
+        uint64_t wall = ci.t_end - start_ns;
+        double frac = wall ? (double)atomic_load(&gc_cpu_ns) / (double)wall : 0;
+        rgi_page_stats ps;
+        rgi_page_read_stats(&ps);
+        char lim[32];
+        if (ps.limit < 0)
+            snprintf(lim, sizeof lim, "off");
+        else
+            snprintf(lim, sizeof lim, "%.1f MB", (double)ps.limit / 1e6);
+        fprintf(stderr,
+                "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms wall, %.3f+%.3f+%.3f ms cpu (mark+term+sweep), "
+                "%.2f->%.2f->%.2f MB heap (before->marked->after sweep), %.2f MB goal, limit %s, %u threads%s, %u rounds, max pause %.1f us%s%s%s\n",
+                (unsigned long long)n + 1, (double)wall / 1e9, frac * 100,
+                (double)(ci.t_mark - ci.t_start) / 1e6, (double)(ci.t_term - ci.t_mark) / 1e6,
+                (double)(ci.t_end - ci.t_term) / 1e6, (double)(ci.cpu_mark - ci.cpu0) / 1e6,
+                (double)(ci.cpu_term - ci.cpu_mark) / 1e6, (double)(ci.cpu_end - ci.cpu_term) / 1e6,
+                (double)ci.heap_before / 1e6, (double)ci.heap_marked_bytes / 1e6, (double)ci.heap_after / 1e6,
+                (double)ci.goal / 1e6, lim, ci.threads, wt, ci.rounds, (double)pause / 1e3, ci.why ? " (" : "", ci.why ? ci.why : "",
+                ci.why ? ")" : "");
+    }
+    atomic_store(&cycles_done, n + 1);
+    tls_in_gc = was;
+    pthread_mutex_unlock(&cycle_lock);
+    pthread_mutex_lock(&gc_lock);
+    pthread_cond_broadcast(&gc_cond);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * The background collector thread
+ * ------------------------------------------------------------------------- */
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    tls_in_gc = true;
+    for (;;) {
+        pthread_mutex_lock(&gc_lock);
+        while (!atomic_load(&worker_kick))
+            pthread_cond_wait(&gc_cond, &gc_lock);
+        atomic_store(&worker_kick, 0);
+        pthread_mutex_unlock(&gc_lock);
+        bool bl, forced = atomic_exchange(&worker_force, 0);
+        uint64_t trig = trigger_bytes(&bl);
+        /* a kick may be stale (rg_gc ran meanwhile, or pacing was turned
+         * off): collect only if the heap is still past the trigger */
+        if (!forced && atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
+            continue;
+        run_cycle(forced ? "forced by the limit ladder" : bl ? "forced by the memory limit" : NULL, NULL);
+    }
+    return NULL;
+}
+
+static void kick_worker(void)
+{
+    if (atomic_load_explicit(&worker_kick, memory_order_relaxed))
+        return;
+    bool f = false;
+    if (!atomic_load(&worker_started) && atomic_compare_exchange_strong(&worker_started, &f, true)) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, worker_main, NULL) != 0)
+            atomic_store(&worker_started, false);
+        pthread_attr_destroy(&at);
+    }
+    pthread_mutex_lock(&gc_lock);
+    atomic_store(&worker_kick, 1);
+    pthread_cond_broadcast(&gc_cond);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+/* ---------------------------------------------------------------------------
+ * rg_gc, the limit rung, init, stats
+ * ------------------------------------------------------------------------- */
+void rg_gc(void)
+{
+    gthread *me = self();
+    if (me == NULL || me->in_finalizer)
+        return;
+    bool running = atomic_load_explicit(&me->state, memory_order_relaxed) == T_RUNNING;
+    if (running)
+        rg_park(); /* rg_gc is a safepoint: we do not wait on our own ack */
+    run_cycle(NULL, me);
+    if (running)
+        rg_unpark();
+    if (atomic_load_explicit(&fin_pending, memory_order_relaxed) && !tls_in_safepoint) {
+        tls_in_safepoint = true;
+        run_finalizers(me);
+        tls_in_safepoint = false;
+    }
+}
+
+/* The RGI_PRESSURE_GC rung.  A running attached thread is inside an
+ * allocation, not at a safepoint: its locals are unknown, so no cycle that
+ * needs its acknowledgement can finish here.  It sweeps what the last cycle
+ * found dead and starts a cycle; any other thread waits (bounded) for one. */
+static size_t pressure(size_t need, void *arg)
+{
+    (void)need;
+    (void)arg;
+    if (tls_in_gc)
+        return 0;
+    size_t freed = sweep_all();
+    gthread *me = tls_me;
+    bool can_wait = me == NULL || atomic_load_explicit(&me->state, memory_order_relaxed) != T_RUNNING;
+    uint64_t c0 = atomic_load(&cycles_done);
+    atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
+    atomic_store(&worker_force, 1);
+    kick_worker();
+    if (!can_wait)
+        return freed;
+    uint64_t deadline = rgi_now_ns() + 200000000ull; /* the rung's timeout */
+    pthread_mutex_lock(&gc_lock);
+    while (atomic_load(&cycles_done) < c0 + 1 && rgi_now_ns() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 2000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&gc_cond, &gc_lock, &ts);
+    }
+    pthread_mutex_unlock(&gc_lock);
+    return freed + sweep_all();
+}
+
+bool rgi_gc_object_check(const void *obj)
+{
+    gspan *s = span_of(obj);
+    if (s == NULL)
+        return false;
+    long i = block_index(s, obj);
+    if (i < 0 || s->start + (size_t)i * s->elem != (const char *)obj)
+        return false;
+    /* a pin is a root store: while marking, shade it like the barrier */
+    if (__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED)) {
+        gthread *me = self();
+        if (me)
+            shade(&me->gw, obj);
+    }
+    return true;
+}
+
+int rgi_gc_is_marked(const void *obj)
+{
+    gspan *s = span_of(obj);
+    long i = s ? block_index(s, obj) : -1;
+    if (i < 0)
+        return -1;
+    return bit_get(s->mark, (uint32_t)i);
+}
+
+unsigned rgi_gc_verify_now(void)
+{
+    return verify_heap();
+}
+
+uint64_t rgi_gc_cycles(void)
+{
+    return atomic_load(&cycles_done);
+}
+
+static void gc_init_once(void)
+{
+    start_ns = rgi_now_ns();
+    poisoning = rgi_poisoning();
+    pthread_key_create(&thread_key, thread_exit);
+    rgi_pressure_register(RGI_PRESSURE_GC, pressure, NULL);
+    __atomic_store_n(&rgi_gc_is_object, rgi_gc_object_check, __ATOMIC_RELEASE);
+}
+
+void rgi_gc_read_stats(rgi_gc_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->num_gc = atomic_load(&cycles_done);
+    st->pause_total_ns = atomic_load(&pause_total);
+    for (int i = 0; i < 256; i++)
+        st->pause_ns[i] = atomic_load(&pause_ring[i]);
+    st->last_gc_ns = atomic_load(&last_gc_ns);
+    st->next_gc = atomic_load(&next_gc_goal);
+    uint64_t wall = start_ns ? rgi_now_ns() - start_ns : 0;
+    st->gc_cpu_fraction = wall ? (double)atomic_load(&gc_cpu_ns) / (double)wall : 0;
+    st->mallocs = atomic_load(&st_mallocs);
+    st->frees = atomic_load(&st_frees);
+    st->total_alloc = atomic_load(&st_total_alloc);
+    uint64_t fb = atomic_load(&st_freed_bytes);
+    st->live_bytes = st->total_alloc > fb ? st->total_alloc - fb : 0;
+    st->live_objects = st->mallocs > st->frees ? st->mallocs - st->frees : 0;
+    st->span_bytes = atomic_load(&span_bytes);
+    st->marked_bytes = atomic_load(&heap_marked);
+    st->finalizers_run = atomic_load(&st_fin_run);
+    st->forced_by_limit = atomic_load(&forced_by_limit);
+}
+
+void rgi_gc_fill_memstats(rg_memstats *out)
+{
+    rgi_gc_stats st;
+    rgi_gc_read_stats(&st);
+    out->num_gc = st.num_gc;
+    out->pause_total_ns = st.pause_total_ns;
+    memcpy(out->pause_ns, st.pause_ns, sizeof out->pause_ns);
+    out->last_gc_ns = st.last_gc_ns;
+    out->next_gc = st.next_gc;
+    out->gc_cpu_fraction = st.gc_cpu_fraction;
+    out->heap_alloc += st.live_bytes;
+    out->heap_objects += st.live_objects;
+    out->mallocs += st.mallocs;
+    out->frees += st.frees;
+    out->total_alloc += st.total_alloc;
+}

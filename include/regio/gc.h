@@ -1,0 +1,164 @@
+/* regio/gc.h — the collected heap: typed objects, a write barrier, roots,
+ * safepoints and an incremental tri-color collector with no stop-the-world.
+ *
+ * ---------------------------------------------------------------------------
+ * Contract of this section (DESIGN.md §4, as implemented)
+ * ---------------------------------------------------------------------------
+ * C has no stack maps, so the collector asks for a small discipline instead
+ * of scanning stacks (the deal Lua, OCaml and JNI make with C code):
+ *
+ *  1. Objects are typed.  rg_type gives the size and the offsets of the
+ *     pointer fields (each 8-byte aligned, inside size); marking is precise.
+ *     A pointer field holds NULL or the start of a heap object (other values
+ *     are ignored by marking).  Every store of a pointer into a heap object
+ *     goes through rg_write().
+ *  2. A heap pointer held in a local variable stays valid until the thread's
+ *     next rg_safepoint(), rg_park() or rg_gc().  To keep it longer, reach it
+ *     from a root, another heap object, or pin it with rg_region_keep().
+ *  3. Roots are explicit (rg_root_add).  A root slot behaves like a slot of
+ *     its thread's stack: write it only from the thread that registered it
+ *     (refinement: the collector reads a thread's roots at that thread's
+ *     safepoints, which is what keeps it race-free without stopping the
+ *     world).  A pointer shared between threads lives in a heap object
+ *     reached from a root, and is written with rg_write().  Roots are
+ *     scanned at mark start and again at every mark-termination round.
+ *     Region pins are roots while their region lives.
+ *  4. Marking is incremental: allocation pays assist work in proportion to
+ *     the bytes it allocates (bounded per call), rg_safepoint() does a
+ *     bounded step, and a background mark thread (RG_GC_THREADS, default 1;
+ *     0 = none) drains the rest.  Objects allocated by a thread once it has
+ *     handed over its roots in a cycle are allocated black.
+ *  5. No stop-the-world.  Each phase change is a ragged handshake: every
+ *     attached, unparked thread acknowledges it at its next safepoint; a
+ *     parked thread is acknowledged for by the collector, so it never delays
+ *     a cycle, and rg_unpark() syncs with the current phase before the
+ *     thread touches the heap again.  The handshakes are: barrier on
+ *     (before any object is blackened), roots (each thread hands over its
+ *     roots), termination rounds (each thread rescans its roots and flushes
+ *     its gray buffer; the cycle ends when a full round shades nothing and
+ *     the gray set is empty), and sweep (threads give back the spans they
+ *     allocated black in).  A thread's pause is its acknowledgement.  A
+ *     thread that never reaches a safepoint delays the cycle; gctrace names
+ *     it.
+ *  6. The barrier is Go's hybrid one (Yuasa deletion + Dijkstra insertion:
+ *     while marking, rg_write shades the old and the new value), which is
+ *     what lets roots be handed over one thread at a time.  When the
+ *     collector is idle its fast path is one predictable branch (inline
+ *     below).
+ *  7. Sweeping is lazy (per span, when an allocating thread needs one) and
+ *     finished in the background by the collector; freed objects are
+ *     poisoned under ASan and Valgrind.  Finalizers run after the sweep, at
+ *     safepoints (and at the end of rg_gc), never inside the collector.  An
+ *     object with a finalizer is kept, with everything it reaches, for one
+ *     more cycle; its memory is reused only when it is found unreachable
+ *     again after its finalizer ran.  Finalizers must not resurrect.
+ *  8. Pacing: a cycle starts when the live heap reaches
+ *     heap_marked * (1 + GC_PERCENT/100) (at least 4 MiB); rg_set_gc_percent
+ *     / RG_GC_PERCENT (-1 / off disables it); the memory limit moves the
+ *     trigger earlier, and the collector is the RGI_PRESSURE_GC rung of the
+ *     limit ladder.  GC CPU driven by the limit is capped at 50% of the
+ *     process's CPU (no death spiral).  Each cycle ends a pool epoch.
+ *
+ * Threads: a thread that uses the heap without rg_thread_attach() is
+ * attached on first use (and detached at thread exit); it then owes the
+ * collector safepoints like any attached thread.  Wrap blocking calls in
+ * rg_park()/rg_unpark().
+ *
+ * Errors: allocations return NULL with errno ENOMEM (the hard limit or the
+ * OS), EINVAL (NULL type, bad pointer map) or EOVERFLOW (array size).
+ * Debug builds (debug_checks) diagnose a slot outside its object in
+ * rg_write, a bad pointer map, a foreign root slot, and verify the heap
+ * after each quiescent mark termination (no black -> white edge, every root
+ * target marked).
+ */
+#ifndef REGIO_GC_H
+#define REGIO_GC_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A heap type.  The collector keeps the pointer; it must outlive every
+ * object of the type (a static const is typical). */
+typedef struct rg_type {
+    const char *name;
+    size_t size;               /* bytes of one object (0 is treated as 1) */
+    const size_t *ptr_offsets; /* byte offsets of the pointer fields */
+    size_t nptrs;
+    void (*finalize)(void *obj); /* NULL = none */
+} rg_type;
+
+typedef struct rg_root rg_root;
+
+/* A new zeroed object of type t (like Go's new(T)).
+ * NULL + errno: EINVAL (t NULL or a pointer offset outside the object or
+ * misaligned), ENOMEM. */
+RG_EXPORT RG_MALLOC_ATTR void *rg_new(const rg_type *t);
+
+/* A zeroed array of n objects of type t (like make([]T, n)).  n == 0 gives a
+ * valid unique object.  NULL + errno: EINVAL, EOVERFLOW, ENOMEM. */
+RG_EXPORT RG_MALLOC_ATTR void *rg_new_array(const rg_type *t, size_t n);
+
+/* The escape door: a new heap object (an array of t, enough elements for n
+ * bytes) holding a copy of n bytes at src, e.g. bytes built in a region that
+ * must outlive the request.  Pointer fields copied are shaded as rg_write
+ * would.  NULL + errno: EINVAL (t or src NULL), EOVERFLOW, ENOMEM. */
+RG_EXPORT RG_MALLOC_ATTR void *rg_clone(const rg_type *t, const void *src, size_t n);
+
+/* The barrier's state: non-zero while the collector marks.  Read by the
+ * inline rg_write below; written only by the collector. */
+RG_EXPORT extern int rg_gc_barrier_on;
+
+/* Out-of-line part of rg_write: shades the old and the new value. */
+RG_EXPORT void rg_write_slow(void *obj, void *slot, void *val);
+
+/* The write barrier: *(void **)slot = val, where slot is a pointer field of
+ * the heap object obj.  The store is atomic with release order, so another
+ * thread that loads the slot with acquire order (__atomic_load_n(slot,
+ * __ATOMIC_ACQUIRE)) or under the user's own lock sees val initialized.
+ * Fast path when the collector is idle: one load, one predictable branch,
+ * one store (a plain mov on x86-64). */
+static inline void rg_write(void *obj, void *slot, void *val)
+{
+    if (RG_UNLIKELY(__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED))) {
+        rg_write_slow(obj, slot, val);
+        return;
+    }
+    /* release store: the marker reads this slot concurrently (acquire) and
+     * then the object val points to; the store publishes val's contents */
+    __atomic_store_n((void **)slot, val, __ATOMIC_RELEASE);
+}
+
+/* Registers *slot (a void * variable holding NULL or a heap pointer) as a
+ * root of the calling thread.  Returns a handle, or NULL + errno (EINVAL for
+ * a NULL slot, ENOMEM). */
+RG_EXPORT rg_root *rg_root_add(void *slot);
+/* Unregisters a root (any thread; NULL is ignored). */
+RG_EXPORT void rg_root_remove(rg_root *root);
+
+/* Attaches the calling thread to the collector (idempotent, counted: each
+ * attach needs a detach).  Attached threads owe the collector safepoints. */
+RG_EXPORT void rg_thread_attach(void);
+/* Detaches the calling thread: its roots stay registered and are scanned by
+ * the collector from then on. */
+RG_EXPORT void rg_thread_detach(void);
+
+/* Acknowledges pending handshakes, does a bounded step of marking work, runs
+ * finalizers that are due.  Heap pointers held in locals die here. */
+RG_EXPORT void rg_safepoint(void);
+
+/* Around a blocking call: while parked, the thread must not touch the heap,
+ * and the collector acknowledges handshakes on its behalf. */
+RG_EXPORT void rg_park(void);
+RG_EXPORT void rg_unpark(void);
+
+/* A full collection, like runtime.GC(): marks, sweeps, queues finalizers,
+ * then runs the due ones; returns when done.  A safepoint for the caller. */
+RG_EXPORT void rg_gc(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REGIO_GC_H */
