@@ -16,6 +16,7 @@ What it does:
      fresh map), writes perf/results/map.{md,json,tsv,svg}.
 
 Usage: perf/run_map.py --build BUILD [--rounds 3] [--sizes 1000,100000,1000000]
+       [--ops hit,miss] [--no-mem]     (10M keys: --sizes 10000000 takes long)
 """
 import argparse
 import json
@@ -36,7 +37,7 @@ def log(msg):
 
 
 def run_c(binary, sizes, reps, min_time, out_json):
-    filt = "^map/(rg|glib)/[a-z]+/(" + "|".join(str(s) for s in sizes) + ")/"
+    filt = "^map/(rg|glib)/(" + "|".join(OPS) + ")/(" + "|".join(str(s) for s in sizes) + ")/"
     cmd = [binary, f"--benchmark_filter={filt}", f"--benchmark_repetitions={reps}",
            f"--benchmark_min_time={min_time}", "--benchmark_enable_random_interleaving=true",
            f"--benchmark_out={out_json}", "--benchmark_out_format=json"]
@@ -59,7 +60,7 @@ def run_c(binary, sizes, reps, min_time, out_json):
 
 def run_go(godir, sizes, reps, benchtime):
     filt = "^BenchmarkMap$/^(" + "|".join(OPS) + ")$/^(" + "|".join(str(s) for s in sizes) + ")$"
-    cmd = ["go", "test", "-run", "^$", "-bench", filt, f"-benchtime={benchtime}", f"-count={reps}"]
+    cmd = ["go", "test", "-run", "^$", "-bench", filt, f"-benchtime={benchtime}", f"-count={reps}", "-timeout", "0"]
     env = dict(os.environ, GOFLAGS="-mod=mod", GOPROXY="off", GOTOOLCHAIN="local")
     r = subprocess.run(cmd, cwd=godir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if r.returncode != 0:
@@ -123,7 +124,10 @@ def main():
     ap.add_argument("--min-time", default="0.2")
     ap.add_argument("--go-benchtime", default="0.2s")
     ap.add_argument("--sizes", default="1000,100000,1000000")
+    ap.add_argument("--ops", default=",".join(OPS), help="subset of insert,hit,miss,delete")
+    ap.add_argument("--no-mem", action="store_true", help="skip the memory figures")
     args = ap.parse_args()
+    OPS[:] = [o for o in args.ops.split(",") if o in OPS]
     sizes = [int(s) for s in args.sizes.split(",")]
     binary = os.path.join(args.build, "perf", "bench_map")
     if not os.access(binary, os.X_OK):
@@ -141,8 +145,10 @@ def main():
             for impl, op, n, ns in run_go(godir, sizes, args.reps, args.go_benchtime):
                 samples.setdefault((impl, op, n), []).append(ns)
     med = {k: statistics.median(v) for k, v in samples.items()}
-    log("memory after deleting 99% of 1M keys")
-    mem = mem_figures(binary, godir)
+    mem = {}
+    if not args.no_mem:
+        log("memory after deleting 99% of 1M keys")
+        mem = mem_figures(binary, godir)
 
     lines = []
     lines.append(f"CPU ns per operation, median of {args.rounds} rounds x {args.reps} repetitions; "
