@@ -198,14 +198,10 @@ def main():
             continue
         ok_b, ok_a = r / b <= GOAL_VS_BUMP, a / r >= GOAL_VS_APR
         rb, ar = round_ratios("regio", "bump", t), round_ratios("apr", "regio", t)
-        # Load only adds time, so the fastest repetitions are the least disturbed.
-        fastest = {v: min(samples[(v, "touch8", t)]) for v in ("regio", "bump", "apr")}
         all_met &= ok_b and ok_a
         verdict.append(f"- {t} thread{'s' if t > 1 else ''}: regio/bump = {r / b:.2f} (goal <= {GOAL_VS_BUMP}: "
                        f"{'met' if ok_b else 'MISSED'}), APR/regio = {a / r:.2f} (goal >= {GOAL_VS_APR}: "
-                       f"{'met' if ok_a else 'MISSED'}); per round: regio/bump {rb}, APR/regio {ar}; "
-                       f"fastest repetitions: regio/bump {fastest['regio'] / fastest['bump']:.2f}, "
-                       f"APR/regio {fastest['apr'] / fastest['regio']:.2f}")
+                       f"{'met' if ok_a else 'MISSED'}); per round: regio/bump {rb}, APR/regio {ar}")
     verdict.append(f"- goals {'met' if all_met else 'NOT met'} in this run")
 
     host = (f"{context.get('num_cpus')} CPUs at {context.get('mhz_per_cpu')} MHz, "
