@@ -1153,13 +1153,13 @@ static void ack_work(gthread *t, int kind)
 static void account_flush(gthread *me);
 
 /* A thread acknowledges the current handshake, if it has not yet. */
-static void ack_pending(gthread *me)
+static int ack_pending(gthread *me)
 {
     /* acquire: pairs with the release store publishing the handshake, so the
      * barrier flag and phase written before it are visible */
     uint64_t hw = atomic_load_explicit(&hs_word, memory_order_acquire);
     if (atomic_load_explicit(&me->ack_seq, memory_order_relaxed) == hw >> 8)
-        return;
+        return HS_NONE;
     uint64_t t0 = rgi_now_ns();
     ack_work(me, (int)(hw & 0xff));
     account_flush(me);
@@ -1172,6 +1172,7 @@ static void ack_pending(gthread *me)
     pthread_mutex_lock(&gc_lock);
     pthread_cond_broadcast(&gc_cond);
     pthread_mutex_unlock(&gc_lock);
+    return (int)(hw & 0xff);
 }
 
 /* Publishes handshake `kind` and waits until every thread acknowledged it,
@@ -1876,7 +1877,7 @@ static void run_cycle(const char *why, gthread *caller)
         else
             snprintf(lim, sizeof lim, "%.1f MB", (double)ps.limit / 1e6);
         fprintf(stderr,
-                "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms wall, %.3f+%.3f+%.3f ms cpu (mark+term+sweep), "
+                "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms wall, %.3f+%.3f+%.3f ms cpu (start+mark+sweep; collector thread), "
                 "%.2f->%.2f->%.2f MB heap (before->marked->after sweep), %.2f MB goal, limit %s, %u threads%s, %u rounds, max pause %.1f us%s%s%s\n",
                 (unsigned long long)n + 1, (double)wall / 1e9, frac * 100,
                 (double)(ci.t_mark - ci.t_start) / 1e6, (double)(ci.t_term - ci.t_mark) / 1e6,

@@ -308,11 +308,10 @@ int rg_init(const rg_config *cfg)
 int rg_set_gc_percent(int percent)
 {
     rgi_ensure_init();
-    int prev = rgi_opt.gc_percent;
     if (percent < -1)
         percent = -1;
-    rgi_opt.gc_percent = percent;
-    return prev;
+    /* atomic: the collector's pacer reads it from any thread (core/gc.c) */
+    return __atomic_exchange_n(&rgi_opt.gc_percent, percent, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------------------

@@ -9,8 +9,10 @@
  *
  *  1. Objects are typed.  rg_type gives the size and the offsets of the
  *     pointer fields (each 8-byte aligned, inside size); marking is precise.
- *     A pointer field holds NULL or the start of a heap object (other values
- *     are ignored by marking).  Every store of a pointer into a heap object
+ *     A pointer field holds NULL or a pointer into a heap object (an
+ *     interior pointer keeps its whole object); never a pointer into a
+ *     region or rg_malloc memory (the marker would read that memory's
+ *     allocator metadata).  Every store of a pointer into a heap object
  *     goes through rg_write().
  *  2. A heap pointer held in a local variable stays valid until the thread's
  *     next rg_safepoint(), rg_park() or rg_gc().  To keep it longer, reach it
