@@ -12,13 +12,14 @@
  *
  * The allocation seam: every array comes from cont_alloc() and goes back
  * through cont_release(), which pick the region (bump, never freed one by
- * one) or the calling thread's arena (rg_malloc/rg_free).  A third backing,
- * the collected heap, plugs in here: rg_new_array(type, n) when s->type is
- * set, release = nothing (the collector owns it), and the growth path's copy
- * must go through the collector's bulk barrier for pointerful element types.
+ * one), the calling thread's arena (rg_malloc/rg_free), or the collected
+ * heap (rg_new_array(type, n) when s->type is set; release is nothing: the
+ * collector frees what is unreachable; copies of pointerful elements go
+ * through the write barrier).
  */
 #include "internal.h"
 
+#include "regio/gc.h"
 #include "regio/slice.h"
 
 /* Go's size classes (bytes), runtime/sizeclasses.go, Go 1.18-1.21. */
@@ -85,19 +86,57 @@ size_t rg_slice_next_cap(size_t cap, size_t need, size_t es)
 }
 
 /* ---------------------------------------------------------------------------
- * The allocation seam
+ * The allocation seam: region, standalone, or the collected heap
  * ------------------------------------------------------------------------- */
-static void *cont_alloc(rg_region *r, size_t bytes)
+static void *cont_alloc(rg_region *r, const rg_type *t, size_t n, size_t es)
 {
+    if (t != NULL)
+        return rg_new_array(t, n); /* zeroed, typed, traced */
     if (r != NULL)
-        return rg_alloc(r, bytes);
-    return rg_malloc(bytes);
+        return rg_alloc(r, n * es);
+    return rg_malloc(n * es);
 }
 
-/* Gives back an array the slice owns (never a view's borrowed array). */
+/* Copies n elements into a heap array: the pointer fields go through the
+ * write barrier (the destination may be allocated black while the collector
+ * marks; shading what we store keeps it from being freed).  src may overlap
+ * dst (append of the slice's own elements): memmove first, then re-store
+ * each pointer through rg_write. */
+static void heap_copy(const rg_type *t, void *arr, char *dst, const void *src, size_t n)
+{
+    size_t es = t->size;
+    memmove(dst, src, n * es);
+    if (t->nptrs == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < t->nptrs; k++) {
+            void **slot = (void **)(void *)(dst + i * es + t->ptr_offsets[k]);
+            rg_write(arr, slot, *slot);
+        }
+}
+
+/* The array a heap slice's element pointer belongs to: its own array when
+ * not a view (views of heap slices are not supported: see the header). */
+static inline void *heap_base(const rg_slice *s) { return s->ptr; }
+
+/* Copies n elements (src NULL: zeroes) to dst inside s's array. */
+static inline void put_elems(const rg_slice *s, char *dst, const void *src, size_t n)
+{
+    if (s->type != NULL && src != NULL) {
+        heap_copy(s->type, heap_base(s), dst, src, n);
+        return;
+    }
+    if (src)
+        memmove(dst, src, n * s->elem_size);
+    else
+        memset(dst, 0, n * s->elem_size); /* NULL pointers need no barrier */
+}
+
+/* Gives back an array the slice owns (never a view's borrowed array, never
+ * a heap array: the collector frees it once unreachable). */
 static void cont_release(const rg_slice *s)
 {
-    if (s->ptr != NULL && s->r == NULL && !(s->flags & RG_SLICE_VIEW))
+    if (s->ptr != NULL && s->r == NULL && s->type == NULL && !(s->flags & RG_SLICE_VIEW))
         rg_free(s->ptr);
 }
 
@@ -129,10 +168,33 @@ int rg_slice_make(rg_slice *s, rg_region *r, size_t elem_size, size_t len, size_
     }
     if (cap == 0)
         return 0;
-    void *p = cont_alloc(r, cap * elem_size);
+    void *p = cont_alloc(r, NULL, cap, elem_size);
     if (p == NULL)
         return -errno;
     memset(p, 0, cap * elem_size);
+    s->ptr = p;
+    s->len = len;
+    s->cap = cap;
+    return 0;
+}
+
+int rg_slice_make_heap(rg_slice *s, const struct rg_type *t, size_t len, size_t cap)
+{
+    if (s == NULL)
+        return -EINVAL;
+    *s = (rg_slice){.elem_size = t ? t->size : 0, .type = t};
+    if (t == NULL || t->size == 0 || len > cap) {
+        if (RG_DEBUG_CHECKS)
+            rgi_diag("rg_slice_make_heap", "type %p, len %zu, cap %zu", (const void *)t, len, cap);
+        return -EINVAL;
+    }
+    if (cap > MAX_BYTES / t->size)
+        return -EOVERFLOW;
+    if (cap == 0)
+        return 0;
+    void *p = cont_alloc(NULL, t, cap, t->size); /* zeroed by the collector */
+    if (p == NULL)
+        return -errno;
     s->ptr = p;
     s->len = len;
     s->cap = cap;
@@ -151,14 +213,19 @@ static int grow(rg_slice *s, size_t need, rg_slice *old)
                      (void *)s, need, s->elem_size);
         return -EOVERFLOW;
     }
-    void *p = cont_alloc(s->r, newcap * s->elem_size);
+    void *p = cont_alloc(s->r, s->type, newcap, s->elem_size);
     if (p == NULL)
         return -errno;
     size_t used = s->len * s->elem_size;
-    if (used)
-        memcpy(p, s->ptr, used);
-    /* like Go, [len, cap) of the new array is zeroed: set_len exposes it */
-    memset((char *)p + used, 0, newcap * s->elem_size - used);
+    if (s->type != NULL) {
+        if (s->len)
+            heap_copy(s->type, p, p, s->ptr, s->len); /* rg_new_array zeroed the rest */
+    } else {
+        if (used)
+            memcpy(p, s->ptr, used);
+        /* like Go, [len, cap) of the new array is zeroed: set_len exposes it */
+        memset((char *)p + used, 0, newcap * s->elem_size - used);
+    }
     *old = *s;
     s->ptr = p;
     s->cap = newcap;
@@ -191,10 +258,7 @@ void *rg_slice_append_n(rg_slice *s, const void *elems, size_t n)
     char *dst = (char *)s->ptr + s->len * es;
     /* elems may point into the old array, which is still alive here;
      * memmove covers elems overlapping the destination in place */
-    if (elems)
-        memmove(dst, elems, n * es);
-    else
-        memset(dst, 0, n * es);
+    put_elems(s, dst, elems, n);
     s->len = need;
     cont_release(&old);
     return dst;
@@ -206,7 +270,7 @@ inval:
 void *rg_slice_append(rg_slice *s, const void *elem)
 {
     /* fast path: room left — one compare, one copy */
-    if (RG_LIKELY(s != NULL && s->len < s->cap && s->elem_size != 0)) {
+    if (RG_LIKELY(s != NULL && s->len < s->cap && s->elem_size != 0 && s->type == NULL)) {
         char *dst = (char *)s->ptr + s->len * s->elem_size;
         if (elem)
             memmove(dst, elem, s->elem_size);
@@ -255,9 +319,11 @@ int rg_slice_clone(rg_slice *dst, const rg_slice *src, size_t from, size_t to, r
         return -EINVAL;
     }
     size_t n = to - from, es = src->elem_size;
-    rg_slice out = {.elem_size = es, .r = r, .type = src->type};
+    /* the copy is plain memory (region or standalone) even when src is a
+     * heap slice: pointers in it are then not traced (see the header) */
+    rg_slice out = {.elem_size = es, .r = r};
     if (n) {
-        out.ptr = cont_alloc(r, n * es);
+        out.ptr = cont_alloc(r, NULL, n, es);
         if (out.ptr == NULL)
             return -errno;
         memcpy(out.ptr, (const char *)src->ptr + from * es, n * es);
@@ -277,6 +343,12 @@ int rg_slice_sub3(rg_slice *dst, const rg_slice *src, size_t from, size_t to, si
         if (RG_DEBUG_CHECKS)
             rgi_diag("rg_slice_sub", "slice %p: [%zu:%zu:%zu] out of bounds (cap %zu)",
                      (const void *)src, from, to, max, src->cap);
+        return -EINVAL;
+    }
+    if (src->type != NULL && from != 0) {
+        /* the collector follows pointers to an object's start only */
+        if (RG_DEBUG_CHECKS)
+            rgi_diag("rg_slice_sub", "heap slice %p: a view must start at 0 (got %zu)", (const void *)src, from);
         return -EINVAL;
     }
     rg_slice out = *src;

@@ -13,8 +13,17 @@
  *               garbage); rg_slice_free() only forgets the array.
  *   r == NULL   standalone: arrays come from rg_malloc(); growth frees the old
  *               array after copying; rg_slice_free() frees it.
- *   heap        (collected, typed, traced by the collector): planned; the
- *               `type` field is reserved for it.  See core/slice.c "seam".
+ *   heap        rg_slice_make_heap(): arrays come from rg_new_array(type)
+ *               on the collected heap, typed and traced; growth leaves the
+ *               old array to the collector.  The array is reachable only
+ *               through what the collector sees: root the slice's `ptr`
+ *               (rg_root_add(&s.ptr): the root follows growth, since growth
+ *               stores the new array there) or store it in a heap object.
+ *               Appends copy pointer fields through the write barrier;
+ *               writes through rg_slice_at() pointers must use rg_write().
+ *               Views must start at element 0 (the collector follows
+ *               pointers to an object's start only); rg_slice_free()
+ *               forgets the array.
  *
  * Growth is Go's (runtime.growslice, Go 1.18+), so a program ported from Go
  * sees the same capacities: when an append needs room for `need` elements,
@@ -44,7 +53,7 @@
  * A slice is used by one thread at a time, like a Go slice.
  *
  * Refinements of DESIGN.md §3: rg_slice gains two trailing fields (`type`,
- * reserved for heap slices, and `flags`, which marks views); a
+ * the element type of a heap slice, and `flags`, which marks views); a
  * zero-initialized rg_slice with elem_size set is a valid empty standalone
  * slice (Go's nil slice) that append can grow.
  */
@@ -65,7 +74,7 @@ typedef struct rg_slice {
     size_t len, cap;  /* elements */
     size_t elem_size; /* bytes per element, > 0 */
     rg_region *r;     /* the region holding the array; NULL = standalone */
-    const struct rg_type *type; /* reserved: element type of a heap slice */
+    const struct rg_type *type; /* heap slices: the element type; else NULL */
     unsigned flags;   /* RG_SLICE_VIEW: ptr borrows another slice's array */
 } rg_slice;
 
@@ -76,6 +85,11 @@ typedef struct rg_slice {
  * Returns 0, or -EINVAL (s NULL, elem_size 0, len > cap), -EOVERFLOW,
  * -ENOMEM; on failure *s is an empty slice (still valid to free). */
 RG_EXPORT int rg_slice_make(rg_slice *s, rg_region *r, size_t elem_size, size_t len, size_t cap);
+
+/* make([]T, len, cap) on the collected heap: a zeroed array of cap objects
+ * of type t (elem_size = t->size) from rg_new_array.  Returns 0, or -EINVAL
+ * (s or t NULL, t->size 0, len > cap), -EOVERFLOW, -ENOMEM. */
+RG_EXPORT int rg_slice_make_heap(rg_slice *s, const struct rg_type *t, size_t len, size_t cap);
 
 /* append(s, *elem): grows the array if needed (Go's policy, above), copies
  * elem_size bytes from elem (NULL: a zeroed element) and returns a pointer
@@ -103,7 +117,8 @@ static inline void *rg_slice_at_unchecked(const rg_slice *s, size_t i)
 }
 
 /* dst = clone(src[from:to]): a new array of exactly to - from elements on r
- * (NULL = standalone), not pointing into src's array.  dst == src is
+ * (NULL = standalone), not pointing into src's array (a clone of a heap
+ * slice is plain memory: the pointers it holds are not traced).  dst == src is
  * allowed: the old array is then released (freed when standalone and owned).
  * Returns 0, or -EINVAL (NULL, from > to, to > src->len), -EOVERFLOW,
  * -ENOMEM; on failure dst is unchanged. */
@@ -112,7 +127,7 @@ RG_EXPORT int rg_slice_clone(rg_slice *dst, const rg_slice *src, size_t from, si
 /* dst = src[from:to] (Go's two-index slice expression): a view sharing
  * src's array, len to - from, cap src->cap - from.  to may exceed len up to
  * cap, as in Go.  dst == src is allowed.  Returns 0 or -EINVAL
- * (from > to, to > cap). */
+ * (from > to, to > cap; from > 0 on a heap slice). */
 RG_EXPORT int rg_slice_sub(rg_slice *dst, const rg_slice *src, size_t from, size_t to);
 
 /* dst = src[from:to:max] (full slice expression): cap max - from, so an
