@@ -146,6 +146,9 @@ typedef struct rgi_page_source {
 } rgi_page_source;
 
 extern const rgi_page_source rgi_os_source;
+/* Installs the page source init will use (before the first allocation);
+ * 0, or -EBUSY once the page layer is initialized. */
+int rgi_page_set_source(const rgi_page_source *s);
 
 /* Test seam: wrap the page source so commits fail (SQLite's fault.c idea).
  * nth > 0: the nth commit from now fails (once).  permille > 0: each commit

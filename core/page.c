@@ -130,6 +130,11 @@ static int os_purge(void *addr, size_t len, int backing)
     return madvise(addr, len, MADV_DONTNEED) == 0 ? 0 : -errno;
 }
 
+/* A page source installed before init (pool/dpdk_ops.c's memzone source);
+ * NULL = the OS.  Written before the first allocation, read by init under
+ * the init lock, so it needs no atomics. */
+static const rgi_page_source *base_src;
+
 const rgi_page_source rgi_os_source = {
     .name = "os", .reserve = os_reserve, .commit = os_commit,
     .decommit = os_decommit, .purge = os_purge,
@@ -179,7 +184,7 @@ uint64_t rgi_fault_inject(uint64_t nth, uint32_t permille, uint64_t seed)
     fault.seed = seed ? seed : 0x9e3779b97f4a7c15ull;
     uint64_t n = fault.injected;
     pthread_mutex_unlock(&fault.lock);
-    __atomic_store_n(&pg.src, (nth || permille) ? &fault_source : &rgi_os_source, __ATOMIC_RELEASE);
+    __atomic_store_n(&pg.src, (nth || permille) ? &fault_source : (base_src ? base_src : &rgi_os_source), __ATOMIC_RELEASE);
     return n;
 }
 
@@ -709,11 +714,19 @@ static bool hugepages_reserved(void)
     return free_pages > 0;
 }
 
+int rgi_page_set_source(const rgi_page_source *s)
+{
+    if (pg.base)
+        return -EBUSY;
+    base_src = s;
+    return 0;
+}
+
 int rgi_page_init(void)
 {
     if (pg.base)
         return 0;
-    pg.src = &rgi_os_source;
+    pg.src = base_src ? base_src : &rgi_os_source;
     if (rgi_opt.hugepages == RG_HUGEPAGES_DEFAULT)
         rgi_opt.hugepages = hugepages_reserved() ? RG_HUGEPAGES_EXPLICIT : RG_HUGEPAGES_THP;
     pg.hugetlb_ok = rgi_opt.hugepages == RG_HUGEPAGES_EXPLICIT;

@@ -9,6 +9,8 @@
  *   regio/mapfile.h  zero-copy file maps and views (golang.org/x/exp/mmap)
  *   regio/uring.h    io_uring glue (not included here: include it yourself,
  *                    it needs liburing and the meson feature `uring`)
+ *   regio/dpdk.h     DPDK mempool ops "regio", mbuf pools in regio memory, regio
+ *                    segments in a memzone (not included here: meson feature `dpdk`)
  *   regio/chan.h     bounded MPMC channels with Go's semantics
  *   regio/pool.h     rg_syncpool (sync.Pool), rg_objpool (bounded pool), rg_buf
  *   regio/slice.h    make([]T) and append() with Go's growth, on a region or standalone
