@@ -94,7 +94,7 @@ def mem_figures(binary, godir):
 
 
 def plot(tsv, out, sizes):
-    term = "svg size 960,420 dynamic font 'sans,11'"
+    term = "svg size 960,460 dynamic noenhanced font 'sans,11'"
     script = f"""
 set terminal {term}
 set output '{out}'
@@ -105,6 +105,8 @@ set style fill solid 0.8 border -1
 set logscale y
 set ylabel 'ns / operation (log)'
 set xtics rotate by -30
+set bmargin 6
+set rmargin 8
 set key top left
 set datafile separator '\\t'
 plot '{tsv}' using 2:xtic(1) title 'rg_map', '' using 3 title 'GHashTable', '' using 4 title 'Go map'
