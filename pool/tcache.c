@@ -26,8 +26,16 @@ static uint32_t nfree_ids, cap_free_ids;
 
 static void tc_thread_exit(void *arg);
 
+/* fork(): the pools' registry lock must not be held by another thread at
+ * the fork, or the child could never use a pool again.  Taken before the
+ * core's own prepare handlers run (registered later, so run earlier), the
+ * same order the pools take them in (registry lock, then arena). */
+static void tc_atfork_prepare(void) { pthread_mutex_lock(&rgi_tc_lock); }
+static void tc_atfork_release(void) { pthread_mutex_unlock(&rgi_tc_lock); }
+
 static void tc_init(void)
 {
+    pthread_atfork(tc_atfork_prepare, tc_atfork_release, tc_atfork_release);
     pthread_key_create(&tc_key, tc_thread_exit);
     int saved = errno;
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)

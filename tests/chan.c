@@ -361,7 +361,7 @@ static void test_buffer_counts_against_limit(void)
 /* MPMC stress: P producers each send a tagged sequence, C consumers check that
  * each producer's values arrive in order and that the sum is exact.  Runs for
  * 2, 4 and 8 threads; bounded by the element count. */
-enum { PER_PRODUCER = 30000 };
+enum { PER_PRODUCER = 8000 };
 typedef struct stress {
     rg_chan *c;
     int producers;

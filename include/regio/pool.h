@@ -44,6 +44,8 @@ extern "C" {
  * full.  At each pool epoch (a collection once the collector exists; until
  * then a 1 s timer and limit pressure) the primary lists become the victim
  * and the old victim is freed, with free_fn(obj, arg) or back to regio.
+ * (A child of fork() has no timer thread: its epochs come from limit
+ * pressure, and from the collector once it exists.)
  *
  * Refinement of DESIGN.md §3: the options gain `name` (diagnostics) and
  * `shared_cap` (objects the shared list holds, 0 = 1024); zero-initialized
