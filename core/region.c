@@ -58,6 +58,7 @@ struct rg_region {
     char *real_end;         /* end of the current chunk */
     chunk *cur_chunk;
     chunk *first;
+    chunk *home;            /* where each cycle starts: first, or the merged chunk */
     large_blk *large;
     cleanup *cleanups;
     pin_block *pins, *pins_tail;
@@ -204,6 +205,7 @@ static rg_region *region_new_at(const rg_region_opts *o, const void *site)
     rg_region *r = (rg_region *)((char *)c + CHUNK_HDR);
     memset(r, 0, sizeof *r);
     r->first = c;
+    r->home = c;
     r->held = first;
     r->next_size = first * 2 > maxc ? maxc : first * 2;
     r->max_chunk = maxc;
@@ -542,6 +544,69 @@ void rg_region_release(rg_region *r, rg_mark m)
     set_cursor(r, c, m.cur);
 }
 
+/* Frees every chunk after `after`. */
+static void release_chunks_after(rg_region *r, chunk *after)
+{
+    chunk *c = after->next;
+    after->next = NULL;
+    while (c) {
+        chunk *next = c->next;
+        r->held -= c->size;
+        chunk_release(r, c);
+        c = next;
+    }
+}
+
+/* The cycle that just ended spilled past its home chunk.  The region learns
+ * the request's size: the chunks after the first are merged into one chunk
+ * (at most `retain` bytes with the first), and the next cycle starts there,
+ * so a steady request loop bumps through one chunk with no hop at all.  When
+ * the merged chunk could not grow (the retain cap), the chunks are kept as a
+ * chain within the cap instead, so a request larger than the cap does not
+ * reallocate on every reset. */
+static void rehome(rg_region *r)
+{
+    size_t spill = 0;
+    for (chunk *c = r->first->next; c; c = c->next)
+        spill += c->size;
+    size_t cap = r->retain > r->first->size ? r->retain - r->first->size : 0;
+    size_t want = spill < cap ? spill : cap;
+    want &= ~(size_t)4095; /* whole pages: the arena rounds up anyway */
+    size_t have = r->home == r->first ? 0 : r->home->size;
+    if (want > have && want >= CHUNK_HDR + 4096) {
+        chunk *m = rgi_arena_malloc(want);
+        if (m != NULL) {
+            release_chunks_after(r, r->first);
+            m->size = want;
+            m->next = NULL;
+            r->first->next = m;
+            r->home = m;
+            r->held += want;
+            atomic_fetch_add_explicit(&rgi_region_bytes, want, memory_order_relaxed);
+            if (r->poisoning)
+                rgi_poison((char *)m + CHUNK_HDR, want - CHUNK_HDR);
+            return;
+        }
+    }
+    /* Keep chunks in order while the total stays under `retain`. */
+    size_t kept = r->first->size;
+    chunk *prev = r->first, *c = r->first->next;
+    while (c) {
+        chunk *next = c->next;
+        if (kept + c->size <= r->retain) {
+            kept += c->size;
+            prev = c;
+        } else {
+            prev->next = next;
+            if (c == r->home)
+                r->home = r->first;
+            r->held -= c->size;
+            chunk_release(r, c);
+        }
+        c = next;
+    }
+}
+
 void rg_region_reset(rg_region *r)
 {
     if (!region_ok(r, "rg_region_reset"))
@@ -550,30 +615,15 @@ void rg_region_reset(rg_region *r)
     free_large_until(r, NULL);
     if (r->npins || r->registered) /* the common request pins nothing: no call */
         truncate_pins(r, 0);
-    /* Keep chunks in order while the total stays under `retain`.  With the
-     * large blocks gone, held is the chunk total: when it fits, every chunk
-     * is kept and the walk is skipped (the steady state of a request loop). */
-    size_t kept = r->first->size;
-    chunk *prev = r->first, *c = r->held <= r->retain ? NULL : r->first->next;
-    while (c) {
-        chunk *next = c->next;
-        if (kept + c->size <= r->retain) {
-            kept += c->size;
-            prev = c;
-        } else {
-            prev->next = next;
-            r->held -= c->size;
-            chunk_release(r, c);
-        }
-        c = next;
-    }
+    if (r->home->next)
+        rehome(r);
     if (r->poisoning) {
         for (chunk *k = r->first; k; k = k->next) {
             char *from = chunk_data(r, k);
             rgi_poison(from, (size_t)((char *)k + k->size - from));
         }
     }
-    set_cursor(r, r->first, chunk_data(r, r->first));
+    set_cursor(r, r->home, chunk_data(r, r->home));
 }
 
 #if RG_DEBUG_CHECKS
@@ -648,7 +698,7 @@ size_t rg_region_used(const rg_region *r)
     if (r == NULL || r->magic != REGION_ALIVE)
         return 0;
     size_t used = 0;
-    for (chunk *c = r->first; c; c = c->next) {
+    for (chunk *c = r->home; c; c = c->next) {
         if (c == r->cur_chunk) {
             used += (size_t)(r->h.cur - chunk_data(r, c));
             break;

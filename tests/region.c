@@ -236,12 +236,45 @@ static void test_mark_release(void)
 static void test_reset_keeps_first_chunk(void)
 {
     rg_region *r = rg_region_new();
+    /* a cycle that fits the first chunk restarts at the same address */
     char *first = rg_alloc(r, 16);
-    for (int i = 0; i < 200; i++)
-        rg_alloc(r, 1000);
+    rg_alloc(r, 1000);
     rg_region_reset(r);
     CU_ASSERT_PTR_EQUAL(rg_alloc(r, 16), first);
     CU_ASSERT_EQUAL(rg_region_used(r), 16);
+    rg_region_free(r);
+}
+
+/* A cycle that spills over several chunks teaches the region its size: the
+ * next cycle starts in one merged chunk and never hops, and the merged chunk
+ * stays within the retain cap. */
+static void test_reset_learns_request_size(void)
+{
+    rg_region *r = rg_region_new();
+    for (int i = 0; i < 40; i++)
+        rg_alloc(r, 1000);
+    size_t spilled = rg_region_size(r);
+    CU_ASSERT(spilled > 3 * 8192);
+    rg_region_reset(r);
+    CU_ASSERT(rg_region_size(r) <= spilled);
+    char *start = rg_alloc(r, 1000);
+    for (int i = 1; i < 40; i++) {
+        char *p = rg_alloc(r, 1000);
+        /* one chunk: every allocation follows the previous one */
+        CU_ASSERT_PTR_EQUAL(p, start + (size_t)i * 1008);
+    }
+    rg_region_reset(r);
+    CU_ASSERT_PTR_EQUAL(rg_alloc(r, 1000), start);
+    /* a cycle bigger than the retain cap keeps a chain within the cap */
+    rg_region_opts o = {.retain = 64 << 10};
+    rg_region *s = rg_region_new_opts(&o);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++)
+            CU_ASSERT_PTR_NOT_NULL(rg_alloc(s, 1000));
+        rg_region_reset(s);
+        CU_ASSERT(rg_region_size(s) <= (size_t)(64 << 10));
+    }
+    rg_region_free(s);
     rg_region_free(r);
 }
 
@@ -466,6 +499,7 @@ int main(void)
         {"on_reset cleanups run newest first", test_cleanups_order},
         {"mark and release", test_mark_release},
         {"reset keeps the first chunk", test_reset_keeps_first_chunk},
+        {"reset learns the request size", test_reset_learns_request_size},
         {"steady request loop allocates nothing", test_steady_state_no_arena_traffic},
         {"reset loop keeps objects intact", test_reset_loop_intact},
         {"reset honours the retain cap", test_retain_cap},
