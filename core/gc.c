@@ -1401,6 +1401,25 @@ void rg_unpark(void)
     ack_pending(me);
 }
 
+/* Blocking waits inside regio (channels, bounded pools) park an attached,
+ * running thread for the duration of the sleep, so a thread blocked in
+ * rg_chan_recv never delays a cycle.  Threads that never touched the heap
+ * are not attached by this. */
+bool rgi_gc_park_for_wait(void)
+{
+    gthread *me = tls_me;
+    if (me == NULL || tls_in_gc || atomic_load_explicit(&me->state, memory_order_relaxed) != T_RUNNING)
+        return false;
+    rg_park();
+    return true;
+}
+
+void rgi_gc_unpark_after_wait(bool parked)
+{
+    if (parked)
+        rg_unpark();
+}
+
 static void run_finalizers(gthread *me);
 
 static RGI_NOINLINE void safepoint_slow(gthread *me)

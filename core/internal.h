@@ -319,6 +319,11 @@ void rgi_region_pins_foreach(void (*fn)(void *obj, void *arg), void *arg);
  * collector registers one; then pins of non-heap pointers fail with -EINVAL. */
 extern bool (*rgi_gc_is_object)(const void *obj);
 
+/* The collector's side of blocking waits (core/gc.c): park an attached,
+ * running thread around a sleep; returns whether it parked. */
+bool rgi_gc_park_for_wait(void);
+void rgi_gc_unpark_after_wait(bool parked);
+
 /* Stats pieces other layers add (pools register their cached bytes). */
 extern atomic_uint_fast64_t rgi_pool_cached_bytes;
 /* Ends a pool epoch (pool/syncpool.c): every syncpool's primary becomes its

@@ -36,8 +36,11 @@ int rgi_futex_wait(atomic_uint *word, unsigned val, uint64_t deadline)
         tsp = &ts;
     }
     int saved = errno;
+    /* a thread asleep here holds no heap pointers the collector must wait for */
+    bool parked = rgi_gc_park_for_wait();
     long r = syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
     int rc = r == 0 ? 0 : -errno;
+    rgi_gc_unpark_after_wait(parked);
     errno = saved;
     return rc;
 }
@@ -78,12 +81,14 @@ int rgi_futex_waitv(atomic_uint **words, const unsigned *vals, unsigned n, uint6
             to_timespec(deadline, &ts);
             tsp = &ts;
         }
+        bool parked = rgi_gc_park_for_wait();
         long r = syscall(SYS_futex_waitv, w, n, 0, tsp, CLOCK_MONOTONIC);
+        int e = errno;
+        rgi_gc_unpark_after_wait(parked);
         if (r >= 0) {
             errno = saved;
             return 0;
         }
-        int e = errno;
         errno = saved;
         if (e != ENOSYS)
             return -e;
@@ -100,7 +105,9 @@ int rgi_futex_waitv(atomic_uint **words, const unsigned *vals, unsigned n, uint6
     uint64_t nap = deadline - now < 1000000u ? deadline - now : 1000000u;
     struct timespec ts;
     to_timespec(nap, &ts);
+    bool parked = rgi_gc_park_for_wait();
     nanosleep(&ts, NULL);
+    rgi_gc_unpark_after_wait(parked);
     errno = saved;
     return 0;
 }

@@ -448,9 +448,50 @@ static void test_stress_2x2(void) { run_stress(2, 2, 16); }
 static void test_stress_4x4(void) { run_stress(4, 4, 5); }
 static void test_stress_6x2(void) { run_stress(6, 2, 64); }
 
+/* A thread blocked in rg_chan_recv is parked for the collector: rg_gc()
+ * on another thread completes while it sleeps (and it can still receive). */
+static rg_chan *gc_ch;
+static atomic_int gc_waiter_ready;
+static const rg_type gc_leaf = {.name = "leaf", .size = 32};
+
+static void *blocked_receiver(void *arg)
+{
+    (void)arg;
+    void *obj = rg_new(&gc_leaf); /* attaches this thread to the collector */
+    (void)obj;
+    atomic_store(&gc_waiter_ready, 1);
+    int v = 0;
+    int rc = rg_chan_recv(gc_ch, &v);
+    return (void *)(intptr_t)(rc == 0 ? v : -1);
+}
+
+static void test_blocked_recv_does_not_delay_gc(void)
+{
+    gc_ch = rg_chan_new(sizeof(int), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gc_ch);
+    pthread_t t;
+    pthread_create(&t, NULL, blocked_receiver, NULL);
+    while (!atomic_load(&gc_waiter_ready))
+        usleep(1000);
+    usleep(20000); /* let it reach the futex wait */
+    rg_memstats before, after;
+    rg_read_memstats(&before);
+    rg_gc(); /* would wait forever for the blocked thread's ack if it were not parked */
+    rg_gc();
+    rg_read_memstats(&after);
+    CU_ASSERT(after.num_gc >= before.num_gc + 2);
+    int v = 42;
+    CU_ASSERT_EQUAL(rg_chan_send(gc_ch, &v), 0);
+    void *res;
+    pthread_join(t, &res);
+    CU_ASSERT_EQUAL((intptr_t)res, 42);
+    rg_chan_free(gc_ch);
+}
+
 int main(void)
 {
     static const cu_test tests[] = {
+        {"a thread blocked in recv never delays a collection", test_blocked_recv_does_not_delay_gc},
         {"fifo, len and exact capacity over many laps", test_fifo_len_cap},
         {"large and zero-size elements", test_big_and_zero_elements},
         {"bad input is refused, never a crash", test_bad_input},

@@ -23,8 +23,13 @@
  *  - Bulk calls move several elements with one wakeup; they are "burst"
  *    calls (as many as possible), documented at each.
  *
- * Blocking calls do not yet park the thread for the collector (rg_park);
- * they will once the collector lands.
+ * A blocking call that has to sleep parks an attached thread for the
+ * collector while it sleeps (as if wrapped in rg_park()/rg_unpark()), so a
+ * thread blocked on a channel never delays a cycle.  Consequence of rule 2
+ * of regio/gc.h: a heap pointer held only in a local does not survive a
+ * blocking channel call; root or pin it first.  Element bytes in a channel
+ * are not traced: a heap pointer sent through a channel must be kept alive
+ * by a root, a pin or another heap object until it is received.
  */
 #ifndef REGIO_CHAN_H
 #define REGIO_CHAN_H

@@ -64,7 +64,9 @@
  * Threads: a thread that uses the heap without rg_thread_attach() is
  * attached on first use (and detached at thread exit); it then owes the
  * collector safepoints like any attached thread.  Wrap blocking calls in
- * rg_park()/rg_unpark().
+ * rg_park()/rg_unpark().  regio's own blocking waits (rg_chan's and
+ * rg_objpool's when they sleep) park and unpark by themselves, and so count
+ * as rg_park() for rule 2.
  *
  * Errors: allocations return NULL with errno ENOMEM (the hard limit or the
  * OS), EINVAL (NULL type, bad pointer map) or EOVERFLOW (array size).

@@ -98,7 +98,8 @@ RG_EXPORT void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st);
  * bounded MPMC queue), then creates an object if fewer than capacity are
  * alive (init_fn runs once per created object).  When none can be had, the
  * policy decides: RG_POOL_FAIL returns NULL/EAGAIN, RG_POOL_BLOCK waits (on
- * a futex) up to timeout_ns for a put, then NULL/ETIMEDOUT.
+ * a futex) up to timeout_ns for a put, then NULL/ETIMEDOUT.  While it
+ * sleeps, an attached thread is parked for the collector (regio/gc.h).
  * Put runs reset_fn, keeps the object in the thread's cache, or the ring; if
  * the ring is full (ring_size < capacity) it drops (frees) the object, which
  * makes room under capacity for a later create.
