@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# tests/kvcache.sh KVCACHE — starts examples/kvcache on an ephemeral port on
+# 127.0.0.1 (two loops), runs memcached's conformance suite (memccapable -a,
+# libmemcached-tools) against it, then checks the bad-input replies (malformed
+# commands, oversized keys and values, a client gone mid-value) and that the
+# server is still up.  Exit 77 (skip) when memccapable is missing.
+set -u
+srv=${1:?usage: kvcache.sh KVCACHE}
+command -v memccapable >/dev/null || { echo "memccapable missing: skip"; exit 77; }
+out=$(mktemp)
+"$srv" -p 0 -t 2 -m 64 >"$out" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$out"; }
+trap cleanup EXIT
+port=
+for _ in $(seq 100); do
+  port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "FAIL: no port printed"; exit 1; }
+fail=0
+check() { # name expected actual
+  if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAIL: $1: expected [$2] got [$3]"; fail=1; fi
+}
+
+timeout 60 memccapable -h 127.0.0.1 -p "$port" -a -t 5 || { echo "FAIL: memccapable"; fail=1; }
+
+# One request on a fresh connection: prints the first reply line, CR stripped.
+ask() {
+  exec 3<>/dev/tcp/127.0.0.1/"$port" || return 1
+  printf '%b' "$1" >&3
+  local line=
+  IFS= read -r -t 5 line <&3
+  exec 3>&- 3<&-
+  printf '%s' "${line%$'\r'}"
+}
+long=$(printf 'k%.0s' $(seq 251))
+big=$((1024 * 1024 + 1))
+check "unknown command" "ERROR" "$(ask 'bogus\r\n')"
+check "empty line" "ERROR" "$(ask '\r\n')"
+check "set missing fields" "CLIENT_ERROR bad command line format" "$(ask 'set k 0 0\r\n')"
+check "set bad number" "CLIENT_ERROR bad command line format" "$(ask 'set k 0 0 abc\r\nxx\r\n')"
+check "set negative length" "CLIENT_ERROR bad command line format" "$(ask 'set k 0 0 -1\r\n')"
+check "key over 250" "CLIENT_ERROR bad command line format" "$(ask "set $long 0 0 1\r\nx\r\n")"
+check "get key over 250" "CLIENT_ERROR bad command line format" "$(ask "get $long\r\n")"
+check "value over item max" "SERVER_ERROR object too large for cache" "$(ask "set k 0 0 $big\r\n")"
+check "bad data chunk" "CLIENT_ERROR bad data chunk" "$(ask 'set k 0 0 2\r\nxyz\r\n')"
+check "incr non-numeric" "CLIENT_ERROR cannot increment or decrement non-numeric value" \
+      "$(ask 'set n 0 0 1\r\nx\r\nincr n 1\r\n' >/dev/null; ask 'incr n 1\r\n')"
+check "incr bad delta" "CLIENT_ERROR invalid numeric delta argument" "$(ask 'incr n abc\r\n')"
+# A client that disconnects in the middle of a value.
+exec 3<>/dev/tcp/127.0.0.1/"$port"
+printf 'set half 0 0 100\r\nonly-some' >&3
+exec 3>&- 3<&-
+check "half value not stored" "END" "$(ask 'get half\r\n')"
+check "still serving" "STORED" "$(ask 'set after 0 0 2\r\nok\r\n')"
+check "stats has regio fields" "1" "$(exec 3<>/dev/tcp/127.0.0.1/$port; printf 'stats\r\n' >&3;
+      n=0; while IFS= read -r -t 5 l <&3; do l=${l%$'\r'}; [ "$l" = END ] && break;
+      case $l in "STAT regio_limit "*) n=1;; esac; done; echo $n)"
+kill -0 "$pid" 2>/dev/null || { echo "FAIL: server died"; fail=1; }
+exit $fail
