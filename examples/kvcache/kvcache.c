@@ -189,6 +189,7 @@ typedef struct conn {
     char *out; size_t out_len, out_cap, out_off;
     size_t swallow;        /* bytes of a rejected value still to skip */
     int closing;
+    int want_out;          /* registered for EPOLLOUT instead of EPOLLIN */
 } conn;
 
 static void out_put(conn *c, const void *p, size_t n)
@@ -635,8 +636,11 @@ static int conn_run(int ep, conn *c)
         if (c->closing == 2) return -1;
         int w = flush_out(c);
         if (w < 0 || c->closing) return -1;
-        struct epoll_event ev = { .events = w ? EPOLLIN : EPOLLOUT, .data.ptr = c };
-        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        if (c->want_out != !w) { /* a syscall only when the interest changes */
+            c->want_out = !w;
+            struct epoll_event ev = { .events = w ? EPOLLIN : EPOLLOUT, .data.ptr = c };
+            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        }
         return 0;
     }
 }
