@@ -1278,6 +1278,7 @@ static gthread *thread_new(void)
         threads->prev = t;
     threads = t;
     nthreads++;
+    atomic_fetch_add_explicit(&rgi_gc_threads_attached, 1, memory_order_relaxed); /* leak report */
     pthread_mutex_unlock(&gc_lock);
     tls_me = t;
     pthread_setspecific(thread_key, t);
@@ -1331,6 +1332,7 @@ static void thread_remove(gthread *me)
     if (me->prev) me->prev->next = me->next; else threads = me->next;
     if (me->next) me->next->prev = me->prev;
     nthreads--;
+    atomic_fetch_sub_explicit(&rgi_gc_threads_attached, 1, memory_order_relaxed);
     pthread_cond_broadcast(&gc_cond);
     pthread_mutex_unlock(&gc_lock);
     tls_me = NULL;

@@ -335,8 +335,9 @@ size_t rgi_pool_epoch(void);
 /* ---------------------------------------------------------------------------
  * Observability (core/stats.c, core/profile.c, core/monitor.c)
  * ------------------------------------------------------------------------- */
-/* Pools and channels count here (relaxed adds); rg_read_memstats sums. */
-extern atomic_uint_fast64_t rgi_pool_hits, rgi_pool_misses, rgi_chans_live;
+/* Live channels (relaxed adds in pool/chan.c).  Pool hits and misses come
+ * from the pools' row sources below, summed by rg_read_memstats. */
+extern atomic_uint_fast64_t rgi_chans_live;
 
 /* Per-pool rows for /debug/vars and the dashboard.  A layer with pools
  * registers one enumerator (at most 8 sources); it fills up to max rows and

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 atomic_uint_fast64_t rgi_pool_cached_bytes;
-atomic_uint_fast64_t rgi_pool_hits, rgi_pool_misses, rgi_chans_live;
+atomic_uint_fast64_t rgi_chans_live;
 
 /* Per-pool row sources (pool/ registers its enumerators). */
 #define MAX_POOL_SOURCES 8
@@ -129,8 +129,12 @@ void rg_read_memstats(rg_memstats *out)
     out->heap_sys = ps.committed - ps.metadata;
     out->arenas = as.arenas;
     out->arenas_orphaned = as.abandoned;
-    out->pool_hits = atomic_load_explicit(&rgi_pool_hits, memory_order_relaxed);
-    out->pool_misses = atomic_load_explicit(&rgi_pool_misses, memory_order_relaxed);
+    rgi_pool_row rows[64];
+    size_t nrows = rgi_stats_pool_rows(rows, 64);
+    for (size_t i = 0; i < nrows; i++) {
+        out->pool_hits += rows[i].hits;
+        out->pool_misses += rows[i].misses;
+    }
     out->chans = atomic_load_explicit(&rgi_chans_live, memory_order_relaxed);
     out->profile_rate = (uint64_t)rgi_prof_rate();
     out->profile_samples = atomic_load_explicit(&rgi_prof_samples, memory_order_relaxed);

@@ -296,6 +296,7 @@ rg_chan *rg_chan_new(size_t elem_size, size_t capacity)
     atomic_init(&c->head, 0);
     atomic_init(&c->tail, 0);
     c->magic = CHAN_MAGIC;
+    atomic_fetch_add_explicit(&rgi_chans_live, 1, memory_order_relaxed);
     return c;
 }
 
@@ -464,6 +465,7 @@ void rg_chan_free(rg_chan *c)
     if (!chan_ok(c, NULL, false, "rg_chan_free"))
         return;
     c->magic = 0;
+    atomic_fetch_sub_explicit(&rgi_chans_live, 1, memory_order_relaxed);
     rgi_arena_free(c->slots);
     rg_free(c);
 }

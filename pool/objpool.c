@@ -545,8 +545,12 @@ int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n)
 /* ---------------------------------------------------------------------------
  * Life cycle, stats, inspection
  * ------------------------------------------------------------------------- */
+static pthread_once_t rows_once = PTHREAD_ONCE_INIT;
+static void register_rows(void);
+
 rg_objpool *rg_objpool_new(const rg_objpool_opts *o)
 {
+    pthread_once(&rows_once, register_rows);
     if (rgi_ensure_init() != 0)
         return NULL;
     if (o == NULL || o->obj_size == 0 || o->capacity == 0 || o->capacity > ((size_t)1 << 30) ||
@@ -658,14 +662,10 @@ void rg_objpool_free(rg_objpool *p)
     rg_free(p);
 }
 
-void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st)
+/* Fills *st; rgi_tc_lock held (the caches list and retired counts). */
+static void stats_locked(rg_objpool *p, rg_objpool_stats *st)
 {
-    if (st == NULL)
-        return;
     memset(st, 0, sizeof *st);
-    if (p == NULL)
-        return;
-    pthread_mutex_lock(&rgi_tc_lock);
     st->gets = p->ret_gets + atomic_load_explicit(&p->sgets, memory_order_relaxed);
     st->puts = p->ret_puts + atomic_load_explicit(&p->sputs, memory_order_relaxed);
     st->hits = p->ret_hits + atomic_load_explicit(&p->shits, memory_order_relaxed);
@@ -678,7 +678,6 @@ void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st)
         st->in_caches += atomic_load_explicit(&c->len, memory_order_relaxed);
         st->threads++;
     }
-    pthread_mutex_unlock(&rgi_tc_lock);
     st->creates = atomic_load_explicit(&p->creates, memory_order_relaxed);
     st->drops = atomic_load_explicit(&p->drops, memory_order_relaxed);
     st->fails = atomic_load_explicit(&p->fails, memory_order_relaxed);
@@ -686,6 +685,39 @@ void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st)
     st->live = atomic_load_explicit(&p->live, memory_order_relaxed);
     st->capacity = p->capacity;
     st->in_ring = rgi_ring_count(&p->ring);
+}
+
+void rg_objpool_read_stats(rg_objpool *p, rg_objpool_stats *st)
+{
+    if (st == NULL)
+        return;
+    memset(st, 0, sizeof *st);
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&rgi_tc_lock);
+    stats_locked(p, st);
+    pthread_mutex_unlock(&rgi_tc_lock);
+}
+
+/* Rows for rg_read_memstats, /debug/vars and the dashboard. */
+static size_t pool_rows(rgi_pool_row *rows, size_t max, void *arg)
+{
+    (void)arg;
+    size_t n = 0;
+    pthread_mutex_lock(&rgi_tc_lock);
+    for (rg_objpool *p = all_pools; p && n < max; p = p->next, n++) {
+        rg_objpool_stats st;
+        stats_locked(p, &st);
+        rows[n] = (rgi_pool_row){.kind = "objpool", .name = p->name, .hits = st.hits, .misses = st.misses,
+                                 .cached_bytes = (st.in_ring + st.in_caches) * p->obj_size, .live = st.live};
+    }
+    pthread_mutex_unlock(&rgi_tc_lock);
+    return n;
+}
+
+static void register_rows(void)
+{
+    rgi_stats_pool_source(pool_rows, NULL);
 }
 
 int rg_objpool_caches(rg_objpool *p, rg_objpool_cache_info *out, unsigned n)

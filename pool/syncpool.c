@@ -471,8 +471,12 @@ static void timer_start(void)
 /* ---------------------------------------------------------------------------
  * Life cycle and stats
  * ------------------------------------------------------------------------- */
+static pthread_once_t rows_once = PTHREAD_ONCE_INIT;
+static void register_rows(void);
+
 rg_syncpool *rg_syncpool_new(const rg_syncpool_opts *o)
 {
+    pthread_once(&rows_once, register_rows);
     if (rgi_ensure_init() != 0)
         return NULL;
     if (o == NULL || (o->obj_size == 0 && o->new_fn == NULL) || o->obj_size > ((size_t)1 << 40)) {
@@ -563,18 +567,10 @@ void rg_syncpool_free(rg_syncpool *p)
     rg_free(p);
 }
 
-void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st)
+/* Fills *st; rgi_tc_lock held (the caches list and retired counts). */
+static void stats_locked(rg_syncpool *p, rg_syncpool_stats *st)
 {
-    if (st == NULL)
-        return;
-    memset(st, 0, sizeof *st);
-    if (p == NULL)
-        return;
-    uint64_t fast_gets = 0, fast_puts = 0, hits = 0, cached = 0;
-    pthread_mutex_lock(&rgi_tc_lock);
-    fast_gets = p->ret_gets;
-    fast_puts = p->ret_puts;
-    hits = p->ret_hits;
+    uint64_t fast_gets = p->ret_gets, fast_puts = p->ret_puts, hits = p->ret_hits, cached = 0;
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         sp_cache *c = (sp_cache *)t;
         fast_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
@@ -582,7 +578,7 @@ void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st)
         hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
         cached += atomic_load_explicit(&c->pub, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&rgi_tc_lock);
+    memset(st, 0, sizeof *st);
     st->gets = fast_gets + atomic_load_explicit(&p->sgets, memory_order_relaxed);
     st->puts = fast_puts + atomic_load_explicit(&p->sputs, memory_order_relaxed);
     st->hits_local = hits;
@@ -592,4 +588,40 @@ void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st)
     st->frees = atomic_load_explicit(&p->frees, memory_order_relaxed);
     st->epochs = atomic_load_explicit(&p->epochs, memory_order_relaxed);
     st->cached = cached + rgi_ring_count(&p->rings[0]) + rgi_ring_count(&p->rings[1]);
+}
+
+void rg_syncpool_read_stats(rg_syncpool *p, rg_syncpool_stats *st)
+{
+    if (st == NULL)
+        return;
+    memset(st, 0, sizeof *st);
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&rgi_tc_lock);
+    stats_locked(p, st);
+    pthread_mutex_unlock(&rgi_tc_lock);
+}
+
+/* Rows for rg_read_memstats, /debug/vars and the dashboard: a get is a miss
+ * when New had to make the object. */
+static size_t pool_rows(rgi_pool_row *rows, size_t max, void *arg)
+{
+    (void)arg;
+    size_t n = 0;
+    pthread_mutex_lock(&rgi_tc_lock);
+    for (rg_syncpool *p = all_pools; p && n < max; p = p->next, n++) {
+        rg_syncpool_stats st;
+        stats_locked(p, &st);
+        rows[n] = (rgi_pool_row){.kind = "syncpool", .name = p->name,
+                                 .hits = st.hits_local + st.hits_shared + st.hits_victim, .misses = st.news,
+                                 .cached_bytes = st.cached * atomic_load_explicit(&p->obj_bytes, memory_order_relaxed),
+                                 .live = st.cached};
+    }
+    pthread_mutex_unlock(&rgi_tc_lock);
+    return n;
+}
+
+static void register_rows(void)
+{
+    rgi_stats_pool_source(pool_rows, NULL);
 }

@@ -16,17 +16,7 @@
 #include <unistd.h>
 
 static atomic_bool stop_work;
-static atomic_uint_fast64_t fake_hits, fake_misses;
-
-/* A stand-in pool layer, so the pool chart has a series to plot. */
-static size_t fake_pool_rows(rgi_pool_row *rows, size_t max, void *arg)
-{
-    (void)arg;
-    if (max < 1)
-        return 0;
-    rows[0] = (rgi_pool_row){"objpool", "requests", atomic_load(&fake_hits), atomic_load(&fake_misses), 0, 0};
-    return 1;
-}
+static rg_syncpool *req_pool; /* a real pool, so the pool chart has a series */
 static const char *chromium;
 
 static void *worker(void *arg)
@@ -42,14 +32,13 @@ static void *worker(void *arg)
         rg_free(keep[slot]);
         keep[slot] = rg_malloc(1024 + (i % 64) * 256);
         rg_region_free(r);
-        /* hit rate drifting between 50% and 100% */
-        if (i % 16 < 8 + (i >> 10) % 8) {
-            atomic_fetch_add(&fake_hits, 1);
-            atomic_fetch_add(&rgi_pool_hits, 1);
-        } else {
-            atomic_fetch_add(&fake_misses, 1);
-            atomic_fetch_add(&rgi_pool_misses, 1);
-        }
+        /* hit rate drifting between 50% and 100%: an object not put back
+         * makes the next get a miss */
+        void *o = rg_syncpool_get(req_pool);
+        if (i % 16 < 8 + (i >> 10) % 8)
+            rg_syncpool_put(req_pool, o);
+        else
+            rg_free(o);
         if (i % 64 == 0)
             usleep(2000);
     }
@@ -106,7 +95,9 @@ static int run_chromium(char *const argv[], char *out, size_t cap, int limit_s)
 static void test_dashboard_plots(void)
 {
     pthread_t t;
-    CU_ASSERT_EQUAL(rgi_stats_pool_source(fake_pool_rows, NULL), 0);
+    rg_syncpool_opts po = {.obj_size = 256, .name = "requests"};
+    req_pool = rg_syncpool_new(&po);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req_pool);
     rg_set_memory_limit((int64_t)64 << 20); /* so the limit line shows */
     CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, worker, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(rg_debug_serve("127.0.0.1:0"), 0);

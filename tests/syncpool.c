@@ -412,11 +412,36 @@ static void test_debug_diagnostics(void)
 }
 #endif
 
+/* Pools and channels show up in rg_read_memstats (and so in /debug/vars and
+ * the dashboard). */
+static void test_memstats_see_pools(void)
+{
+    rg_memstats a, b;
+    rg_read_memstats(&a);
+    rg_syncpool_opts o = {.obj_size = 64, .name = "memstats"};
+    rg_syncpool *p = rg_syncpool_new(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    void *x = rg_syncpool_get(p); /* a miss: New makes it */
+    rg_syncpool_put(p, x);
+    for (int i = 0; i < 10; i++) /* hits */
+        rg_syncpool_put(p, rg_syncpool_get(p));
+    rg_chan *c = rg_chan_new(8, 4);
+    rg_read_memstats(&b);
+    CU_ASSERT(b.pool_misses >= a.pool_misses + 1);
+    CU_ASSERT(b.pool_hits >= a.pool_hits + 10);
+    CU_ASSERT_EQUAL(b.chans, a.chans + 1);
+    rg_chan_free(c);
+    rg_syncpool_free(p);
+    rg_read_memstats(&b);
+    CU_ASSERT_EQUAL(b.chans, a.chans);
+}
+
 int main(void)
 {
     rgi_pool_epoch_ns = 3600ull * 1000000000u; /* epochs only when a test asks */
     static const cu_test tests[] = {
         {"private slot, then new", test_private_then_new},
+        {"memstats count pool hits, misses and channels", test_memstats_see_pools},
         {"new_fn and free_fn", test_new_and_free_fn},
         {"bad input is refused", test_bad_input},
         {"the shared list carries objects across threads", test_shared_across_threads},

@@ -120,7 +120,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct rte_mempool *mp;
+    struct rte_mempool *mp = NULL;
     if (strcmp(pool_kind, "regio") == 0)
         mp = rg_dpdk_pktmbuf_pool_create("fwd_pool", nb_mbufs, cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                          (int)rte_socket_id());
