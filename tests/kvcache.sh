@@ -59,4 +59,26 @@ check "stats has regio fields" "1" "$(exec 3<>/dev/tcp/127.0.0.1/$port; printf '
       n=0; while IFS= read -r -t 5 l <&3; do l=${l%$'\r'}; [ "$l" = END ] && break;
       case $l in "STAT regio_limit "*) n=1;; esac; done; echo $n)"
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: server died"; fail=1; }
+
+# Eviction under the hard limit: 20 MiB of values into -m 16 (items are
+# evicted past 8 MiB): every store succeeds, evictions are counted.
+out2=$(mktemp)
+"$srv" -p 0 -t 1 -m 16 >"$out2" &
+pid2=$!
+port2=
+for _ in $(seq 100); do port2=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out2"); [ -n "$port2" ] && break; sleep 0.1; done
+v=$(head -c 524288 /dev/zero | tr '\0' x)
+exec 3<>/dev/tcp/127.0.0.1/"$port2"
+for i in $(seq 40); do printf 'set big%d 0 0 524288\r\n%s\r\n' "$i" "$v" >&3; done
+printf 'stats\r\n' >&3
+stored=0 evicted=0
+while IFS= read -r -t 10 l <&3; do
+  l=${l%$'\r'}
+  case $l in STORED) stored=$((stored + 1));; "STAT evictions "*) evicted=${l#STAT evictions };; END) break;; esac
+done
+exec 3>&- 3<&-
+check "stores under the limit" 40 "$stored"
+[ "${evicted:-0}" -gt 0 ] && echo "ok: evictions $evicted" || { echo "FAIL: no evictions"; fail=1; }
+kill -0 "$pid2" 2>/dev/null || { echo "FAIL: server died under the limit"; fail=1; }
+kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null; rm -f "$out2"
 exit $fail
