@@ -49,6 +49,7 @@ check "bad data chunk" "CLIENT_ERROR bad data chunk" "$(ask 'set k 0 0 2\r\nxyz\
 check "incr non-numeric" "CLIENT_ERROR cannot increment or decrement non-numeric value" \
       "$(ask 'set n 0 0 1\r\nx\r\nincr n 1\r\n' >/dev/null; ask 'incr n 1\r\n')"
 check "incr bad delta" "CLIENT_ERROR invalid numeric delta argument" "$(ask 'incr n abc\r\n')"
+check "get of 1000 keys" "END" "$(ask "get$(printf ' k%d' $(seq 1000))\r\n")"
 # A client that disconnects in the middle of a value.
 exec 3<>/dev/tcp/127.0.0.1/"$port"
 printf 'set half 0 0 100\r\nonly-some' >&3

@@ -487,8 +487,10 @@ static size_t process(conn *c)
         memcpy(line, p, ll);
         if (ll && line[ll - 1] == '\r') ll--;
         line[ll] = 0;
-        char *tok[24];
-        int nt = tokenize(line, tok, 23);
+        /* a token and its separator take 2 bytes: a full line never overflows,
+         * so "get" takes as many keys as fit in a line */
+        char *tok[LINE_MAX_LEN / 2 + 2];
+        int nt = tokenize(line, tok, LINE_MAX_LEN / 2 + 1);
         size_t used = (size_t)(nl - p) + 1;
         if (nt == 0) { out_str(c, "ERROR\r\n"); off += used; continue; }
         const char *cmd = tok[0];
