@@ -61,6 +61,31 @@ check "stats has regio fields" "1" "$(exec 3<>/dev/tcp/127.0.0.1/$port; printf '
       case $l in "STAT regio_limit "*) n=1;; esac; done; echo $n)"
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: server died"; fail=1; }
 
+# -D: regio's debug endpoint beside the cache (skipped when regio was built
+# without libmicrohttpd: the server then refuses to start).
+out3=$(mktemp)
+"$srv" -p 0 -t 1 -D 127.0.0.1:0 >"$out3" 2>&1 &
+pid3=$!
+dport=
+for _ in $(seq 50); do
+  dport=$(sed -n 's/^debug port \([0-9]*\)$/\1/p' "$out3")
+  [ -n "$dport" ] && grep -q '^port ' "$out3" && break
+  kill -0 "$pid3" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -n "$dport" ]; then
+  exec 3<>/dev/tcp/127.0.0.1/"$dport"
+  printf 'GET /debug/vars HTTP/1.0\r\n\r\n' >&3
+  IFS= read -r -t 5 l <&3
+  exec 3>&- 3<&-
+  check "debug endpoint" "HTTP/1.1 200 OK" "${l%$'\r'}"
+elif grep -q 'not supported' "$out3"; then
+  echo "skip: debug endpoint not built"
+else
+  echo "FAIL: -D did not start"; cat "$out3"; fail=1
+fi
+kill "$pid3" 2>/dev/null; wait "$pid3" 2>/dev/null; rm -f "$out3"
+
 # Eviction under the hard limit: 20 MiB of values into -m 16 (items are
 # evicted past 8 MiB): every store succeeds, evictions are counted.
 out2=$(mktemp)

@@ -27,8 +27,10 @@
  * flush_all, stats, version, verbosity, quit, noreply.  Exptime: 0 never,
  * negative already expired, up to 30 days relative, beyond that a Unix time.
  *
- * Usage: kvcache [-p PORT] [-t THREADS] [-m MiB] [-l 127.0.0.1]
+ * Usage: kvcache [-p PORT] [-t THREADS] [-m MiB] [-l 127.0.0.1] [-D ADDR]
  *   -p 0 takes an ephemeral port; the port is printed as "port N".
+ *   -D ADDR serves regio's debug endpoint and live dashboard (/debug/regio,
+ *   rg_debug_serve) on ADDR, e.g. 127.0.0.1:0; printed as "debug port N".
  */
 #define _GNU_SOURCE
 #include <regio.h>
@@ -713,11 +715,13 @@ static void *loop(void *arg)
 int main(int argc, char **argv)
 {
     int port = 11211, opt;
-    while ((opt = getopt(argc, argv, "p:t:m:l:U:c:v")) != -1) {
+    const char *debug_addr = NULL;
+    while ((opt = getopt(argc, argv, "p:t:m:l:U:c:vD:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 't': nthreads = atoi(optarg); break;
         case 'm': limit_mib = atoll(optarg); break;
+        case 'D': debug_addr = optarg; break;
         case 'l': if (strcmp(optarg, "127.0.0.1")) { fprintf(stderr, "kvcache: only 127.0.0.1\n"); return 2; } break;
         default: break; /* -U -c -v: accepted for memcached's command lines */
         }
@@ -744,6 +748,11 @@ int main(int argc, char **argv)
         getsockname(listen_fd, (struct sockaddr *)&a, &al) < 0) {
         perror("kvcache: listen");
         return 1;
+    }
+    if (debug_addr) {
+        int rc = rg_debug_serve(debug_addr);
+        if (rc < 0) { fprintf(stderr, "kvcache: debug endpoint: %s\n", strerror(-rc)); return 1; }
+        printf("debug port %d\n", rg_debug_port());
     }
     printf("port %d\n", ntohs(a.sin_port));
     fflush(stdout);
