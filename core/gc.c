@@ -1227,14 +1227,7 @@ static void handshake(int kind, gwork *w)
             pthread_mutex_lock(&gc_lock);
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&gc_cond, &gc_lock, &ts);
+        rgi_cond_wait_ns(&gc_cond, &gc_lock, 1000000);
         uint64_t now = rgi_now_ns();
         bool report = now - t_start > (warned + 1) * 1000000000ull;
         if (report)
@@ -2003,14 +1996,7 @@ static size_t pressure(size_t need, void *arg)
     uint64_t deadline = rgi_now_ns() + 200000000ull; /* the rung's timeout */
     pthread_mutex_lock(&gc_lock);
     while (atomic_load(&cycles_done) < c0 + 1 && rgi_now_ns() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 2000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&gc_cond, &gc_lock, &ts);
+        rgi_cond_wait_ns(&gc_cond, &gc_lock, 2000000);
     }
     pthread_mutex_unlock(&gc_lock);
     return freed + sweep_all();

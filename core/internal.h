@@ -125,6 +125,8 @@ static inline int rgi_ensure_init(void)
 }
 
 uint64_t rgi_now_ns(void); /* CLOCK_MONOTONIC */
+/* pthread_cond_timedwait for at most ns from now; lock held.  Returns its result. */
+int rgi_cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *lock, uint64_t ns);
 
 /* ---------------------------------------------------------------------------
  * Page layer (core/page.c): reservation, segments, the hard limit.

@@ -45,6 +45,19 @@ uint64_t rgi_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int rgi_cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *lock, uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* the clock pthread_cond_timedwait uses by default */
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec += (long)(ns % 1000000000ull);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(cv, lock, &ts);
+}
+
 void rgi_corrupt(const char *fmt, ...)
 {
     va_list ap;

@@ -437,16 +437,7 @@ static void *scavenger_main(void *arg)
         }
         uint64_t now = rgi_now_ns(), due = pg.idle_tail->since_ns + (uint64_t)delay;
         if (now < due) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t wait = due - now;
-            ts.tv_sec += (time_t)(wait / 1000000000ull);
-            ts.tv_nsec += (long)(wait % 1000000000ull);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&pg.scav_cv, &pg.lock, &ts);
+            rgi_cond_wait_ns(&pg.scav_cv, &pg.lock, due - now);
             continue;
         }
         /* A small budget per step: 16 segments (32 MiB), then yield the lock
