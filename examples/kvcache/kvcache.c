@@ -461,6 +461,13 @@ static void do_stats(conn *c)
     out_fmt(c, "STAT regio_region_inuse %" PRIu64 "\r\n", ms.region_inuse);
     out_fmt(c, "STAT regio_num_gc %" PRIu64 "\r\n", ms.num_gc);
     out_fmt(c, "STAT regio_pause_total_ns %" PRIu64 "\r\n", ms.pause_total_ns);
+    /* the longest thread pause of the last 256 cycles (memstats keeps one
+     * figure per cycle: that cycle's longest ack-and-flush) */
+    uint64_t pmax = 0;
+    for (uint64_t i = 0; i < ms.num_gc && i < 256; i++)
+        if (ms.pause_ns[i] > pmax) pmax = ms.pause_ns[i];
+    out_fmt(c, "STAT regio_pause_max_ns %" PRIu64 "\r\n", pmax);
+    out_fmt(c, "STAT regio_gc_cpu_fraction %.4f\r\n", ms.gc_cpu_fraction);
     out_fmt(c, "STAT regio_limit_hits %" PRIu64 "\r\n", ms.limit_hits);
     out_fmt(c, "STAT regio_oom_fails %" PRIu64 "\r\n", ms.oom_fails);
     out_str(c, "END\r\n");
