@@ -239,6 +239,34 @@ static void uncharge(rg_mapfile *m)
     }
 }
 
+/* Maps len bytes of fd at a 2 MiB-aligned address when len >= 2 MiB: a
+ * PROT_NONE reservation of maplen + 2 MiB, the file mapped MAP_FIXED at the
+ * first aligned address in it, the slack on both sides unmapped.  An
+ * unaligned map can never hold PMD mappings of large page-cache folios. */
+static void *map_aligned(size_t len, size_t maplen, int prot, int mflags, int fd)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (len < huge)
+        return mmap(NULL, len, prot, mflags, fd, 0);
+    size_t span = maplen + huge;
+    void *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        return mmap(NULL, len, prot, mflags, fd, 0);
+    uintptr_t lo = (uintptr_t)r, a = (lo + huge - 1) & ~(uintptr_t)(huge - 1);
+    void *p = mmap((void *)a, len, prot, mflags | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        munmap(r, span);
+        errno = e;
+        return MAP_FAILED;
+    }
+    if (a > lo)
+        munmap(r, a - lo);
+    if (lo + span > a + maplen)
+        munmap((void *)(a + maplen), lo + span - (a + maplen));
+    return p;
+}
+
 rg_mapfile *rg_mapfile_open(const char *path, unsigned flags)
 {
     rg_mapfile_opts o = {flags, 0};
@@ -289,7 +317,7 @@ rg_mapfile *rg_mapfile_open_opts(const char *path, const rg_mapfile_opts *o)
             errno = -rc;
             goto fail_m;
         }
-        void *p = mmap(NULL, m->len, prot, mflags, fd, 0);
+        void *p = map_aligned(m->len, m->budgeted, prot, mflags, fd);
         if (p == MAP_FAILED) {
             int e = errno;
             uncharge(m);
@@ -300,6 +328,8 @@ rg_mapfile *rg_mapfile_open_opts(const char *path, const rg_mapfile_opts *o)
         m->base = p;
         m->maplen = m->budgeted;
         mapped_add(m->maplen);
+        if (o->flags & RG_MAP_HUGEPAGE)
+            madvise(p, m->maplen, MADV_HUGEPAGE); /* a hint: kernels without file THP just say EINVAL */
         /* fd stays open: after a SIGBUS, fstat tells what is left of the file */
     } else {
         m->windowed = true;
@@ -503,15 +533,35 @@ ssize_t rg_mapfile_write_at(rg_mapfile *m, const void *src, size_t n, off_t off)
     return (ssize_t)done;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older headers lack it */
+#endif
+static const int advice_table[] = {MADV_NORMAL,   MADV_SEQUENTIAL, MADV_RANDOM,       MADV_WILLNEED,
+                                   MADV_DONTNEED, MADV_HUGEPAGE,   MADV_POPULATE_READ};
+
 int rg_mapfile_advise(rg_mapfile *m, int advice)
 {
-    static const int table[] = {MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM, MADV_WILLNEED, MADV_DONTNEED,
-                                MADV_HUGEPAGE};
-    if (m == NULL || advice < 0 || advice > RG_ADVICE_HUGEPAGE)
+    if (m == NULL || advice < 0 || advice > RG_ADVICE_POPULATE)
         return -EINVAL;
     if (m->base == NULL || m->maplen == 0)
         return 0; /* empty file or no window yet: nothing mapped to advise */
-    if (madvise(m->base, m->maplen, table[advice]) != 0)
+    if (madvise(m->base, m->maplen, advice_table[advice]) != 0)
+        return -errno;
+    return 0;
+}
+
+int rg_mapfile_advise_range(rg_mapfile *m, off_t off, size_t len, int advice)
+{
+    if (m == NULL || off < 0 || advice < 0 || advice > RG_ADVICE_POPULATE || m->windowed)
+        return -EINVAL;
+    if ((uint64_t)off > m->len)
+        return -EINVAL;
+    if (len == 0 || len > m->len - (size_t)off)
+        len = m->len - (size_t)off;
+    if (len == 0 || m->maplen == 0)
+        return 0;
+    size_t ps = page_size(), lo = (size_t)off & ~(ps - 1), hi = round_up((size_t)off + len, ps);
+    if (madvise((char *)m->base + lo, hi - lo, advice_table[advice]) != 0)
         return -errno;
     return 0;
 }

@@ -383,6 +383,35 @@ static void test_advise_populate(void)
     rg_mapfile_close(m);
 }
 
+/* Maps of 2 MiB or more start 2 MiB-aligned (so file THP can map them with
+ * PMDs); advise_range widens to pages, refuses bad ranges and windowed maps,
+ * and RG_ADVICE_POPULATE faults a part in without changing a byte. */
+static void test_hugepage_advise_range(void)
+{
+    char *want = make_file(tpath("huge"), (4 << 20) + 123);
+    rg_mapfile *m = rg_mapfile_open(tpath("huge"), RG_MAP_HUGEPAGE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    const char *d = rg_mapfile_data(m);
+    CU_ASSERT(((uintptr_t)d & ((2u << 20) - 1)) == 0);
+    int rc = rg_mapfile_advise_range(m, 4097, 3 << 20, RG_ADVICE_POPULATE);
+    CU_ASSERT(rc == 0 || rc == -EINVAL); /* -EINVAL: a kernel before 5.14 */
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, 0, 0, RG_ADVICE_WILLNEED), 0);
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, (4 << 20) + 100, 1000, RG_ADVICE_NORMAL), 0); /* clamped */
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, (4 << 20) + 124, 1, RG_ADVICE_NORMAL), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, -1, 1, RG_ADVICE_NORMAL), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, 0, 1, 99), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(NULL, 0, 1, RG_ADVICE_NORMAL), -EINVAL);
+    CU_ASSERT(memcmp(d, want, (4 << 20) + 123) == 0);
+    rg_mapfile_close(m);
+    m = rg_mapfile_open(tpath("huge"), RG_MAP_WINDOWED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, 0, 1, RG_ADVICE_NORMAL), -EINVAL);
+    rg_mapfile_close(m);
+    m = rg_mapfile_open(tpath("huge"), 1u << 30); /* unknown flag */
+    CU_ASSERT_PTR_NULL(m);
+    free(want);
+}
+
 static void test_charge(void)
 {
     free(make_file(tpath("chg"), 4 << 20));
@@ -467,6 +496,7 @@ int main(void)
         {"truncated file", test_truncated},
         {"writable", test_writable},
         {"advise and populate", test_advise_populate},
+        {"hugepage placement, advise_range", test_hugepage_advise_range},
         {"charge against the limit", test_charge},
         {"threads", test_threads},
         {NULL, NULL},
