@@ -26,11 +26,22 @@
  *
  * Slots are 24 bytes: keys of up to 8 bytes live in the slot (zero-padded
  * word: equality is one compare), longer keys in the table's key log
- * (standalone) or on the region.  The slot keeps 32 more hash bits, so a
- * rebuild never rehashes a key.
+ * (standalone, heap) or on the region.  The slot keeps 32 more hash bits, so
+ * a rebuild never rehashes a key.
+ *
+ * Heap maps (rg_map_new_heap): the same tables, made of collected-heap
+ * objects typed so that marking is precise (see map_type below), with every
+ * pointer store through rg_write, Go's hybrid barrier: a rebuild that moves
+ * values into a table the collector already scanned, or a value moved from
+ * one map to another, is shaded on insertion, and a value deleted from a
+ * table not yet scanned is shaded on deletion.  The collector may scan a
+ * table while its owner changes it: it reads only the pointer fields (with
+ * acquire loads, pairing with rg_write's release store), never key bytes or
+ * control bytes, which are plain data of pointer-free objects or fields.
  */
 #include "internal.h"
 
+#include "regio/gc.h"
 #include "regio/map.h"
 
 #include <sys/random.h>
@@ -78,13 +89,51 @@ typedef struct table {
 struct rg_map {
     table *t;
     uint64_t s0, s1;     /* per-map hash seed */
-    rg_region *r;        /* NULL: standalone */
+    rg_region *r;        /* NULL: standalone or heap */
     size_t min_groups;   /* from the hint; never shrink below */
     size_t region_bytes; /* region maps: everything taken from the region */
-    table *retired;      /* standalone: tables kept for running iterators */
+    table *retired;      /* standalone, heap: tables kept for running iterators */
     unsigned iters;      /* running iterators */
     uint32_t magic;
+    bool heap;           /* on the collected heap (rg_map_new_heap) */
 };
+
+/* Heap maps: the header, each table header, control bytes, slots and key
+ * log are separate heap objects with precise pointer maps.  The collector
+ * follows exactly: map -> table (t, retired), table -> ctrl, slots, log,
+ * next_retired, and slot -> val.  Key bytes (inline in slots or in the log)
+ * and control bytes are in pointer-free fields or objects, so they are never
+ * read as pointers.  Every store of one of these pointers goes through
+ * rg_write (see set_val, set_ptr). */
+static const size_t map_ptrs[] = {offsetof(struct rg_map, t), offsetof(struct rg_map, retired)};
+static const rg_type map_type = {"rg_map", sizeof(struct rg_map), map_ptrs, 2, NULL};
+static const size_t table_ptrs[] = {offsetof(table, ctrl), offsetof(table, slots), offsetof(table, log),
+                                    offsetof(table, next_retired)};
+static const rg_type table_type = {"rg_map.table", sizeof(table), table_ptrs, 4, NULL};
+static const size_t slot_ptrs[] = {offsetof(slot, val)};
+static const rg_type slot_type = {"rg_map.slots", sizeof(slot), slot_ptrs, 1, NULL};
+static const rg_type bytes_type = {"rg_map.bytes", 1, NULL, 0, NULL};
+
+/* A pointer field of a heap map's object (the map header or a table
+ * header): through the barrier.  Other maps: a plain store. */
+static inline void set_ptr(const rg_map *m, void *obj, void *slotp, void *v)
+{
+    if (m->heap)
+        rg_write(obj, slotp, v);
+    else
+        *(void **)slotp = v;
+}
+
+/* A slot's value: through the barrier on a heap map (Go's hybrid barrier
+ * shades the old and the new value while marking, so a value moved between
+ * tables by a rebuild, or replaced, is never lost by concurrent marking). */
+static inline void set_val(const rg_map *m, table *t, slot *s, void *v)
+{
+    if (m->heap)
+        rg_write(t->slots, &s->val, v);
+    else
+        s->val = v;
+}
 
 /* The table of every empty map: one group of EMPTY bytes, no slots.  Only
  * read; an insert rebuilds first because max_used is 0. */
@@ -290,16 +339,25 @@ static void table_release(rg_map *m, table *t)
     if (t == &empty_table || m->r)
         return; /* a region keeps it until reset */
     if (m->iters) {
-        t->next_retired = m->retired;
-        m->retired = t;
+        /* heap: the map keeps it reachable for the iterators, which are not
+         * roots (rule 2 of regio/gc.h) */
+        set_ptr(m, t, &t->next_retired, m->retired);
+        set_ptr(m, m, &m->retired, t);
         return;
     }
+    if (m->heap)
+        return; /* the collector reclaims it once nothing reaches it */
     rg_free(t->log);
     rg_free(t);
 }
 
 static void retired_free(rg_map *m)
 {
+    if (m->heap) {
+        if (m->retired)
+            set_ptr(m, m, &m->retired, NULL);
+        return;
+    }
     while (m->retired) {
         table *t = m->retired;
         m->retired = t->next_retired;
@@ -319,6 +377,51 @@ static size_t groups_for(const rg_map *m, size_t live)
         g *= 2;
     }
     return g;
+}
+
+/* A standalone or region table: header, control bytes and slots in one
+ * block (`bytes`), the key log (standalone) apart.  NULL + errno. */
+static table *block_table_new(rg_map *m, size_t cap, size_t bytes, size_t log_cap)
+{
+    table *t = map_alloc(m, bytes);
+    if (t == NULL)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->ctrl = (uint8_t *)t + TABLE_HDR;
+    t->slots = (slot *)(void *)(t->ctrl + cap);
+    if (!m->r) {
+        if (log_cap) {
+            t->log = rg_malloc(log_cap);
+            if (t->log == NULL) {
+                int e = errno;
+                rg_free(t);
+                errno = e;
+                return NULL;
+            }
+        }
+        t->bytes = rg_usable_size(t) + (t->log ? rg_usable_size(t->log) : 0);
+    }
+    return t;
+}
+
+/* A heap table: four heap objects (see map_type).  They are held in locals
+ * only until linked, with no safepoint in between (rule 2 of regio/gc.h);
+ * on failure the collector reclaims what was made.  NULL + errno. */
+static table *heap_table_new(size_t cap, size_t log_cap)
+{
+    table *t = rg_new(&table_type);
+    uint8_t *ctrl = t ? rg_new_array(&bytes_type, cap) : NULL;
+    slot *slots = ctrl ? rg_new_array(&slot_type, cap) : NULL;
+    uint8_t *log = slots && log_cap ? rg_new_array(&bytes_type, log_cap) : NULL;
+    if (slots == NULL || (log_cap && log == NULL))
+        return NULL;
+    if (RG_UNLIKELY(((uintptr_t)ctrl & 15) != 0))
+        rgi_corrupt("rg_map: heap control bytes %p not 16-byte aligned", (void *)ctrl);
+    rg_write(t, &t->ctrl, ctrl);
+    rg_write(t, &t->slots, slots);
+    rg_write(t, &t->log, log);
+    t->bytes = sizeof(table) + cap * (1 + sizeof(slot)) + log_cap;
+    return t;
 }
 
 /* Key-log capacity for a table that can hold max_used entries now holding
@@ -356,35 +459,22 @@ static RGI_NOINLINE int rebuild(rg_map *m, size_t need, size_t extra)
         return -ENOMEM;
     if (m->r && old != &empty_table && ng < old->gmask + 1)
         ng = old->gmask + 1; /* a region map never shrinks: it would only cost more region */
-    size_t cap = ng * GROUP, bytes;
+    size_t cap = ng * GROUP, bytes, log_cap = 0;
     if (__builtin_mul_overflow(cap, sizeof(slot) + 1, &bytes) ||
         __builtin_add_overflow(bytes, TABLE_HDR, &bytes) || bytes > PTRDIFF_MAX)
         return -ENOMEM;
-    table *t = map_alloc(m, bytes);
+    if (!m->r) {
+        log_cap = log_cap_for(old->long_bytes, old->live, cap - cap / 8, extra);
+        if (log_cap == SIZE_MAX)
+            return -ENOMEM;
+    }
+    table *t = m->heap ? heap_table_new(cap, log_cap) : block_table_new(m, cap, bytes, log_cap);
     if (t == NULL)
         return -errno;
-    memset(t, 0, sizeof *t);
-    t->ctrl = (uint8_t *)t + TABLE_HDR;
-    t->slots = (slot *)(void *)(t->ctrl + cap);
     t->gmask = ng - 1;
     t->max_used = cap - cap / 8;
+    t->log_cap = log_cap;
     memset(t->ctrl, CTRL_EMPTY, cap);
-    if (!m->r) {
-        t->log_cap = log_cap_for(old->long_bytes, old->live, t->max_used, extra);
-        if (t->log_cap == SIZE_MAX) {
-            rg_free(t);
-            return -ENOMEM;
-        }
-        if (t->log_cap) {
-            t->log = rg_malloc(t->log_cap);
-            if (t->log == NULL) {
-                int e = errno;
-                rg_free(t);
-                return -e;
-            }
-        }
-        t->bytes = rg_usable_size(t) + (t->log ? rg_usable_size(t->log) : 0);
-    }
     /* move every entry; the new table has no tombstones, so each goes to
      * the first free slot of its probe sequence */
     size_t mask = t->gmask;
@@ -399,7 +489,10 @@ static RGI_NOINLINE int rebuild(rg_map *m, size_t need, size_t extra)
                 g = (g + step) & mask;
             size_t ni = g * GROUP + (unsigned)__builtin_ctz(fr);
             slot *d = &t->slots[ni];
-            *d = *s;
+            d->k = s->k;
+            d->klen = s->klen;
+            d->hhi = s->hhi;
+            set_val(m, t, d, s->val);
             if (s->klen > INLINE_MAX && !m->r) {
                 uint8_t *k = t->log + t->log_used;
                 memcpy(k, s->k.ptr, s->klen);
@@ -411,7 +504,7 @@ static RGI_NOINLINE int rebuild(rg_map *m, size_t need, size_t extra)
     }
     t->live = t->used = old->live;
     t->long_bytes = old->long_bytes;
-    m->t = t;
+    set_ptr(m, m, &m->t, t);
     table_release(m, old);
     return 0;
 }
@@ -462,6 +555,44 @@ rg_map *rg_map_new(rg_region *r)
     return rg_map_new_hint(r, 0);
 }
 
+rg_map *rg_map_new_heap(size_t hint)
+{
+    /* zeroed by rg_new; the pointer fields are written through the barrier
+     * (a store of a static or NULL pointer shades nothing) */
+    rg_map *m = rg_new(&map_type);
+    if (m == NULL)
+        return NULL;
+    rg_write(m, &m->t, &empty_table);
+    m->heap = true;
+    m->magic = MAP_MAGIC;
+    map_seed(m);
+    if (hint) {
+        m->min_groups = groups_for(m, hint);
+        int rc = m->min_groups ? rebuild(m, hint, 0) : -EOVERFLOW;
+        if (rc < 0) {
+            m->magic = 0; /* the collector reclaims it */
+            errno = -rc;
+            return NULL;
+        }
+    }
+    return m;
+}
+
+/* A heap map's value must be NULL or a heap object (checked in every build:
+ * the collector would otherwise be asked to follow a foreign pointer).  The
+ * collector's check also shades the object while marking, which the barrier
+ * in set_val does anyway. */
+static RGI_NOINLINE bool heap_val_ok(const void *val, const char *call)
+{
+    bool (*is_obj)(const void *) = __atomic_load_n(&rgi_gc_is_object, __ATOMIC_ACQUIRE);
+    if (val == NULL || (is_obj && is_obj(val)))
+        return true;
+    if (RG_DEBUG_CHECKS)
+        rgi_diag(call, "value %p is not an object of the collected heap (a heap map stores "
+                       "only NULL or pointers returned by rg_new/rg_new_array/rg_clone)", val);
+    return false;
+}
+
 static int put(rg_map *m, const void *key, size_t klen, uint64_t w, uint64_t h, void *val)
 {
     uint8_t tag = (uint8_t)(h & 0x7f);
@@ -473,7 +604,7 @@ static int put(rg_map *m, const void *key, size_t klen, uint64_t w, uint64_t h, 
             for (uint32_t bits = grp_match(c, tag); bits; bits &= bits - 1) {
                 slot *s = &t->slots[g * GROUP + (unsigned)__builtin_ctz(bits)];
                 if (slot_eq(s, key, klen, w)) {
-                    s->val = val;
+                    set_val(m, t, s, val);
                     return 0;
                 }
             }
@@ -514,7 +645,7 @@ static int put(rg_map *m, const void *key, size_t klen, uint64_t w, uint64_t h, 
         }
         s->klen = (uint32_t)klen;
         s->hhi = (uint32_t)(h >> 7);
-        s->val = val;
+        set_val(m, t, s, val);
         t->ctrl[cand] = tag;
         t->live++;
         t->used += was_empty;
@@ -536,7 +667,7 @@ static void del_slot(rg_map *m, table *t, slot *s)
     t->live--;
     if (s->klen > INLINE_MAX)
         t->long_bytes -= s->klen; /* the bytes stay in the log until a rebuild */
-    s->val = NULL;
+    set_val(m, t, s, NULL);  /* heap: the value is no longer kept alive */
     /* shrink below 5/16 load (standalone only); a failed shrink is harmless */
     if (!m->r && t->live * 16 < cap_of(t) * 5 && t->gmask + 1 > (m->min_groups ? m->min_groups : 1))
         (void)rebuild(m, t->live, 0);
@@ -545,6 +676,8 @@ static void del_slot(rg_map *m, table *t, slot *s)
 int rg_map_put(rg_map *m, const void *key, size_t klen, void *val)
 {
     if (!map_ok(m, key, klen, "rg_map_put"))
+        return -EINVAL;
+    if (RG_UNLIKELY(m->heap) && !heap_val_ok(val, "rg_map_put"))
         return -EINVAL;
     uint64_t w = klen <= INLINE_MAX ? small_word(key, klen) : 0;
     return put(m, key, klen, w, hash_key(m, key, klen, w), val);
@@ -588,6 +721,8 @@ int rg_map_del(rg_map *m, const void *key, size_t klen)
 int rg_map_put_u64(rg_map *m, uint64_t key, void *val)
 {
     if (!map_ok(m, &key, 8, "rg_map_put_u64"))
+        return -EINVAL;
+    if (RG_UNLIKELY(m->heap) && !heap_val_ok(val, "rg_map_put_u64"))
         return -EINVAL;
     return put(m, &key, 8, key, hash_small(m, key, 8), val);
 }
@@ -644,7 +779,7 @@ size_t rg_map_mem(const rg_map *m)
         return 0;
     if (m->r)
         return m->region_bytes;
-    size_t n = rg_usable_size(m) + m->t->bytes;
+    size_t n = (m->heap ? sizeof *m : rg_usable_size(m)) + m->t->bytes;
     for (const table *t = m->retired; t; t = t->next_retired)
         n += t->bytes;
     return n;
@@ -663,7 +798,7 @@ void rg_map_clear(rg_map *m)
         t->live = t->used = t->long_bytes = 0;
         return;
     }
-    m->t = &empty_table;
+    set_ptr(m, m, &m->t, &empty_table);
     table_release(m, t);
 }
 
@@ -677,11 +812,12 @@ void rg_map_free(rg_map *m)
     if (m->r)
         return; /* the region owns every byte */
     table *t = m->t;
-    m->t = &empty_table;
+    set_ptr(m, m, &m->t, &empty_table);
     m->iters = 0;
     table_release(m, t);
     retired_free(m);
-    rg_free(m);
+    if (!m->heap)
+        rg_free(m); /* heap: the header goes when nothing reaches it */
 }
 
 /* Checks the table invariants (see struct table) and that every entry is

@@ -1,12 +1,14 @@
 /* regio/map.h — make(map[string]unsafe.Pointer) for C: a Swiss-table hash
  * map with byte-string (and integer) keys and pointer values, that grows
- * and, unlike Go's maps, shrinks.
+ * and, unlike Go's maps, shrinks; standalone, on a region, or on the
+ * collected heap with its values traced.
  *
  * ---------------------------------------------------------------------------
  * Contract of this section
  * ---------------------------------------------------------------------------
  * Keys are byte strings (any bytes, 0 .. RG_MAP_KEY_MAX long) copied into
- * the map; values are opaque pointers the map stores and never follows.
+ * the map; values are opaque pointers the map stores and never follows
+ * (except a heap map's, which the collector follows: see below).
  * Integer keys (rg_map_*_u64) are the 8 bytes of the integer in host order:
  * rg_map_put_u64(m, k, v) is rg_map_put(m, &k, 8, v), so both kinds of keys
  * may be mixed and the iterator shows integer keys as 8-byte strings.
@@ -26,8 +28,35 @@
  *     growth), and deleted keys' bytes stay until the region dies.  Use a
  *     region map for request-scoped maps; use a standalone map for a
  *     long-lived map with churn (a cache).
- *   on the collected heap: planned (values that are heap pointers traced by
- *     the collector); not built yet.
+ *   on the collected heap (rg_map_new_heap): the header, tables, control
+ *     bytes and key storage are objects of the collected heap (regio/gc.h),
+ *     typed so that the collector follows exactly the values (never key or
+ *     control bytes).  Rules:
+ *       - every value is NULL or a pointer returned by rg_new, rg_new_array
+ *         or rg_clone (an object's start); put checks it in every build and
+ *         returns -EINVAL otherwise (debug builds also print a diagnostic);
+ *       - a value is kept alive while its entry is in a reachable map; a
+ *         deleted or replaced value is no longer kept by the map (one
+ *         exception: a table replaced by a rebuild during an iteration is
+ *         kept, with its values, until the iteration ends);
+ *       - the map is itself a heap object: it lives while it is reachable
+ *         from a root (rg_root_add(&m)), a region pin or another heap
+ *         object (store it there with rg_write), and the collector reclaims
+ *         it, tables and keys included, once it is not.  A map pointer held
+ *         only in a local dies at the thread's next safepoint (rule 2);
+ *       - rg_map_free does not release memory eagerly: it drops the tables
+ *         (so the values are no longer kept) and marks the map freed; the
+ *         collector reclaims the bytes at its next cycle.  Calling it is
+ *         optional: an unreachable map needs no free;
+ *       - every store into the map goes through the write barrier, so a
+ *         heap map may be used while the collector marks concurrently;
+ *       - it grows and shrinks like a standalone map; the tables it gives up
+ *         are reclaimed by the collector, so rg_map_mem() (bytes of the
+ *         current objects) falls at once and the process's heap after the
+ *         next cycle.
+ *     A table is one heap object of 25 bytes per slot (plus key log), which
+ *     the collector scans in one step: a map of millions of entries makes
+ *     that step long (the collector does not split large objects yet).
  *
  * rg_map_mem() is every byte the map holds: header, control bytes, slots,
  * key storage (the log's whole capacity, including dead bytes), and tables
@@ -66,14 +95,16 @@
  * stay until rg_map_free.
  *
  * Errors: rg_map_new: NULL + errno (ENOMEM).  put: 1 new, 0 replaced,
- * -EINVAL (NULL map/key with klen > 0, klen > RG_MAP_KEY_MAX, freed map),
+ * -EINVAL (NULL map/key with klen > 0, klen > RG_MAP_KEY_MAX, freed map,
+ * on a heap map a value that is not NULL or a heap object),
  * -ENOMEM (the map is unchanged).  get: NULL when absent (also for bad
  * arguments; use rg_map_find to tell a stored NULL from absence).  del: 1
  * deleted, 0 absent, -EINVAL.  Debug builds print the call and argument.
  * A map is used by one thread at a time, like a Go map; different maps on
  * different threads are independent.
  *
- * Refinements of DESIGN.md §3: rg_map_new_hint (make(map, hint)), rg_map_find,
+ * Refinements of DESIGN.md §3: rg_map_new_hint (make(map, hint)),
+ * rg_map_new_heap (the heap variant DESIGN.md §1 implies), rg_map_find,
  * the u64 entry points and the iterator are additions; the §3 calls are as
  * written.
  */
@@ -117,13 +148,22 @@ RG_EXPORT int rg_map_del_u64(rg_map *m, uint64_t key);
 RG_EXPORT size_t rg_map_len(const rg_map *m);
 /* Bytes the map holds now (see the contract above); falls after deletes. */
 RG_EXPORT size_t rg_map_mem(const rg_map *m);
+/* An empty map on the collected heap (see "on the collected heap" above),
+ * with room for `hint` entries without a rebuild (0: none); it never
+ * shrinks below the hint.  Values must be NULL or heap objects; the
+ * collector traces them.  The calling thread must use the heap as regio/gc.h
+ * says (the map is a local until stored in a root or a heap object).
+ * NULL + errno (ENOMEM, EOVERFLOW). */
+RG_EXPORT rg_map *rg_map_new_heap(size_t hint);
+
 /* Slots in the current table (for tests and tuning). */
 RG_EXPORT size_t rg_map_capacity(const rg_map *m);
 /* Removes every entry and returns the table to its smallest size
  * (standalone: frees it).  Like Go's clear(m), but it also shrinks. */
 RG_EXPORT void rg_map_clear(rg_map *m);
 /* Frees a standalone map and everything it holds; on a region, marks it
- * dead (the region frees the memory).  NULL does nothing. */
+ * dead (the region frees the memory); on the heap, drops its tables and
+ * marks it dead (the collector frees the memory).  NULL does nothing. */
 RG_EXPORT void rg_map_free(rg_map *m);
 
 /* Iteration: see the contract above.
