@@ -13,6 +13,14 @@
  * ratio to ring_mp_mc with the same cache (below 1.00: regio is faster).
  *
  *   bench_dpdk [EAL args] -- [--rounds N] [--ms N]
+ *   bench_dpdk [EAL args] -- --count POOL CACHE OP --iters N
+ *
+ * --count runs one cell for exactly N inner loops in count_loop() and
+ * nothing else timed: run it under `valgrind --tool=callgrind
+ * --toggle-collect=count_loop` to get instructions per object, the steady
+ * measure on a noisy machine (perf/run_dpdk.sh does it for every cell).
+ * POOL is 0 regio, 1 regio-ops, 2 ring_mp_mc; CACHE 0 (256) or 1 (off);
+ * OP 0 single, 1 bulk 32.
  */
 #include <rte_config.h>
 #include <rte_eal.h>
@@ -52,30 +60,39 @@ static struct rte_mempool *make_pool(int kind, unsigned cache)
 
 static volatile uintptr_t sink;
 
-/* ns per object for `op` on mp, running for about ms milliseconds. */
-static double run(struct rte_mempool *mp, int op, double ms)
+/* `loops` rounds of `op` on mp; returns the objects allocated and freed.
+ * Not inlined: callgrind counts this function alone (--count). */
+static __attribute__((noinline)) uint64_t count_loop(struct rte_mempool *mp, int op, unsigned loops)
 {
     struct rte_mbuf *m[BULK];
     uint64_t objs = 0;
+    for (unsigned k = 0; k < loops; k++) {
+        if (op == 0) {
+            /* a few mbufs out at once, like a burst being built */
+            for (int i = 0; i < 4; i++)
+                m[i] = rte_pktmbuf_alloc(mp);
+            sink += (uintptr_t)m[3];
+            for (int i = 0; i < 4; i++)
+                rte_pktmbuf_free(m[i]);
+            objs += 4;
+        } else {
+            if (rte_pktmbuf_alloc_bulk(mp, m, BULK) != 0)
+                abort();
+            sink += (uintptr_t)m[BULK - 1];
+            rte_pktmbuf_free_bulk(m, BULK);
+            objs += BULK;
+        }
+    }
+    return objs;
+}
+
+/* ns per object for `op` on mp, running for about ms milliseconds. */
+static double run(struct rte_mempool *mp, int op, double ms)
+{
+    uint64_t objs = 0;
     double t0 = now_ns(), t = t0, stop = t0 + ms * 1e6;
     while (t < stop) {
-        for (int k = 0; k < 1024; k++) {
-            if (op == 0) {
-                /* a few mbufs out at once, like a burst being built */
-                for (int i = 0; i < 4; i++)
-                    m[i] = rte_pktmbuf_alloc(mp);
-                sink += (uintptr_t)m[3];
-                for (int i = 0; i < 4; i++)
-                    rte_pktmbuf_free(m[i]);
-                objs += 4;
-            } else {
-                if (rte_pktmbuf_alloc_bulk(mp, m, BULK) != 0)
-                    abort();
-                sink += (uintptr_t)m[BULK - 1];
-                rte_pktmbuf_free_bulk(m, BULK);
-                objs += BULK;
-            }
-        }
+        objs += count_loop(mp, op, 1024);
         t = now_ns();
     }
     return (t - t0) / (double)objs;
@@ -98,16 +115,39 @@ int main(int argc, char **argv)
     }
     argc -= n_eal;
     argv += n_eal;
-    int rounds = 5;
+    int rounds = 5, cp = -1, cc = 0, co = 0;
+    unsigned iters = 100000;
     double ms = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--rounds") == 0)
             rounds = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--ms") == 0)
             ms = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--iters") == 0)
+            iters = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--count") == 0 && i + 3 < argc) {
+            cp = atoi(argv[i + 1]);
+            cc = atoi(argv[i + 2]);
+            co = atoi(argv[i + 3]);
+            i += 2;
+        }
     }
     if (rounds < 1 || rounds > MAXROUNDS)
         rounds = 5;
+    if (cp >= 0) { /* one cell, a fixed count, for callgrind */
+        if (cp >= NPOOL || cc < 0 || cc >= NCACHE || co < 0 || co >= NOP)
+            return 2;
+        struct rte_mempool *one = make_pool(cp, caches[cc]);
+        if (one == NULL)
+            return 1;
+        count_loop(one, co, 64); /* warm: caches filled, first-use paths taken */
+        uint64_t objs = count_loop(one, co, iters);
+        printf("count: pool %s cache %u op %s objects %llu\n", pool_names[cp], caches[cc], op_names[co],
+               (unsigned long long)objs);
+        rte_mempool_free(one);
+        rte_eal_cleanup();
+        return 0;
+    }
 
     struct rte_mempool *mp[NPOOL][NCACHE];
     for (int p = 0; p < NPOOL; p++)

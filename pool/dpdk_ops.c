@@ -4,22 +4,30 @@
  *
  * Algorithm.  A DPDK mempool keeps its idle objects in a "common pool"
  * behind per-lcore caches; the ops driver is that common pool: enqueue and
- * dequeue of object pointers, all or nothing, plus a count.  That is exactly
- * regio's shared ring (pool/ring.c: Vyukov's bounded MPMC queue with bulk
- * claims, one CAS per batch), so the driver is a ring sized to the pool —
- * every object fits, an enqueue never fails.  rg_objpool itself does not fit
- * the contract (it creates its objects; DPDK populates its own) and its
- * per-thread caches would duplicate DPDK's per-lcore cache.
+ * dequeue of object pointers, all or nothing, plus a count.  The driver is
+ * regio's pool layout: a shared ring (pool/ring.c: Vyukov's bounded MPMC
+ * queue with bulk claims, one CAS per batch) sized so every object fits,
+ * and in front of it a per-thread cache (a LIFO array) for small batches.
+ * With DPDK's cache on, DPDK's refills and flushes are large batches that
+ * go to the ring; with it off (cache_size 0, or a thread without an lcore
+ * id) every get and put reaches the driver, and the thread's cache serves
+ * it with plain loads and stores — no atomic read-modify-write, where a
+ * ring costs a CAS on each side — and hands back the objects it freed
+ * last, still in the CPU's caches.  Objects another thread keeps are not
+ * lost: get_count counts them, and a get the ring cannot serve takes them
+ * (the reclaim below) before it reports -ENOENT.
  *
- * Guarantee.  Lock-free enqueue/dequeue; each pointer enqueued is dequeued
- * exactly once; get_count is a snapshot (exact when the pool is quiescent).
- * The ring's slots come from regio (rgi_arena_malloc), so they count against
- * the hard limit; so do extmem areas (regio allocations) and, with the
- * memzone source, the segments cut from the memzone (charged on commit like
- * any segment).
+ * Guarantee.  Enqueue never fails for an object of the pool; each pointer
+ * enqueued is dequeued exactly once; a dequeue fails only when the whole
+ * pool (ring and every cache) holds fewer than n; get_count is a snapshot
+ * (exact when the pool is quiescent).  The ring, the caches and the extmem
+ * areas come from regio, so they count against the hard limit; so, with
+ * the memzone source, do the segments cut from the memzone (charged on
+ * commit like any segment).
  *
  * Reference: DPDK's mempool ops contract (rte_mempool.h, "Mempool
- * handlers"); D. Vyukov, "Bounded MPMC queue", 1024cores.net.
+ * handlers"); D. Vyukov, "Bounded MPMC queue", 1024cores.net; the
+ * asymmetric fence: membarrier(2), as in userspace RCU.
  */
 #include <rte_config.h>
 
@@ -39,77 +47,452 @@
 #include "pool_internal.h"
 #include "regio/dpdk.h"
 
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------
  * The ops driver
+ *
+ * Layout.  mp->pool_data is a dp_pool: the shared ring plus a small slot
+ * number; every thread that calls the ops with a small batch gets a dp_cache
+ * for the pool, found through an initial-exec TLS vector indexed by slot.
+ * The cache holds up to TC_CAP pointers; a batch above TC_BATCH (DPDK's own
+ * cache refilling or flushing, typically 256+ objects) goes to the ring.
+ *
+ * The guard (the same asymmetric Dekker pair regio's pools use, see
+ * pool/pool_internal.h): the owner stores busy = 1, a compiler barrier,
+ * loads reclaim; another thread that must take the cache's objects stores
+ * reclaim = 1, runs membarrier(2) (every running thread executes a full
+ * fence), then waits for busy == 0.  So the owner's fast path has no atomic
+ * read-modify-write and no fence; the reclaimer pays a system call, and only
+ * when the ring alone cannot serve a get (or the pool is freed).  Without
+ * membarrier there are no caches; under TSan, which does not model it, both
+ * sides use seq_cst instead.
  * ------------------------------------------------------------------------- */
+enum {
+    TC_CAP = 128,            /* pointers in a thread's cache */
+    TC_BATCH = TC_CAP / 2,   /* larger batches bypass the cache */
+    MAX_SLOTS = 1024,        /* pools with caches at once; the rest use the ring alone */
+};
+
+struct dp_pool;
+
+typedef struct dp_cache {
+    atomic_uint busy;                 /* owner: 1 during an operation; pairs with reclaim */
+    atomic_uint reclaim;              /* another thread: 1 while it takes the objects */
+    atomic_uint len;                  /* owner-written; read by get_count and reclaimers */
+    uint32_t slot;
+    _Atomic(struct dp_pool *) pool;   /* NULL once the pool was freed (under dp_lock) */
+    struct dp_cache *next, *prev;     /* the pool's list, under dp_lock */
+    void *objs[TC_CAP];
+} dp_cache;
+
+typedef struct dp_pool {
+    rgi_ring ring;
+    uint32_t slot;      /* index in the threads' vectors; MAX_SLOTS: no caches */
+    dp_cache *caches;   /* under dp_lock */
+} dp_pool;
+
+typedef struct dp_tls {
+    uint32_t n;
+    dp_cache **v;
+} dp_tls;
+
+static __thread dp_tls tls __attribute__((tls_model("initial-exec")));
+static pthread_mutex_t dp_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool slot_used[MAX_SLOTS]; /* under dp_lock */
+static pthread_key_t dp_key;
+static pthread_once_t dp_once = PTHREAD_ONCE_INIT;
+static bool dp_caches_ok; /* membarrier registered (or TSan): caches allowed */
+
+static void thread_exit(void *arg);
+
+static void dp_init(void)
+{
+    int saved = errno;
+    if (pthread_key_create(&dp_key, thread_exit) == 0)
+        dp_caches_ok = RGI_TSAN ||
+                       syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    errno = saved;
+}
+
+/* Owner: enter an operation; false when a reclaimer holds the cache. */
+static inline bool tc_enter(dp_cache *c)
+{
+#if RGI_TSAN
+    atomic_store_explicit(&c->busy, 1, memory_order_seq_cst);
+    if (RG_UNLIKELY(atomic_load_explicit(&c->reclaim, memory_order_seq_cst))) {
+#else
+    /* the CPU fence of this pair is the reclaimer's membarrier */
+    atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    /* acquire: pairs with the reclaimer's release of reclaim = 0 */
+    if (RG_UNLIKELY(atomic_load_explicit(&c->reclaim, memory_order_acquire))) {
+#endif
+        atomic_store_explicit(&c->busy, 0, memory_order_release);
+        return false;
+    }
+    return true;
+}
+
+/* Owner: leave; release pairs with the reclaimer's acquire load of busy. */
+static inline void tc_leave(dp_cache *c)
+{
+    atomic_store_explicit(&c->busy, 0, memory_order_release);
+}
+
+/* The calling thread's cache of p when it has one, not entered. */
+static inline dp_cache *tc_lookup(dp_pool *p)
+{
+    dp_tls *t = &tls;
+    dp_cache *c;
+    if (RG_LIKELY(p->slot < t->n && (c = t->v[p->slot]) != NULL &&
+                  atomic_load_explicit(&c->pool, memory_order_relaxed) == p))
+        return c;
+    return NULL;
+}
+
+/* Puts n pointers in the ring.  The ring has room for every object of the
+ * pool twice over, so an enqueue that fits must not fail: the ring says
+ * "full" also when a slot ahead of the producers is still being emptied (its
+ * consumer has moved head past it but not yet stamped it free).  Then
+ * count + n still fits, and the producer waits for that consumer, which is
+ * between two steps of its own.  Only a ring really full (a double put or a
+ * foreign pointer) reports -ENOBUFS. */
+static int ring_put_all(dp_pool *p, void *const *objs, unsigned n)
+{
+    unsigned step = 0;
+    while (rgi_ring_put(&p->ring, objs, n) != n) {
+        if (rgi_ring_count(&p->ring) + n > rgi_ring_size(&p->ring))
+            return -ENOBUFS;
+        rgi_spin(&step);
+    }
+    return 0;
+}
+
+static void fence_all(void)
+{
+#if !RGI_TSAN
+    int saved = errno;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+        errno = saved;
+        return;
+    }
+    /* cannot fail once registered; if it did, the owners' compiler-only
+     * fences would not be enough */
+    rgi_corrupt("membarrier failed after registration");
+#endif
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* Reclaimer, dp_lock held: takes every cache of p into the ring (drop:
+ * empties them without keeping the objects, for the pool's free). */
+static void take_all_locked(dp_pool *p, bool drop)
+{
+    if (p->caches == NULL)
+        return;
+    for (dp_cache *c = p->caches; c; c = c->next)
+        /* seq_cst: under TSan, this store and the owner's seq_cst store of
+         * busy are the Dekker pair itself */
+        atomic_store_explicit(&c->reclaim, 1, memory_order_seq_cst);
+    fence_all();
+    for (dp_cache *c = p->caches; c; c = c->next) {
+        unsigned step = 0;
+        /* acquire: pairs with the owner's release in tc_leave */
+        while (atomic_load_explicit(&c->busy, memory_order_acquire))
+            rgi_spin(&step);
+        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        if (!drop && len)
+            ring_put_all(p, c->objs, len);
+        atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+        /* release: pairs with the owner's acquire in tc_enter / tc_wait */
+        atomic_store_explicit(&c->reclaim, 0, memory_order_release);
+    }
+}
+
+static void tc_wait(dp_cache *c)
+{
+    unsigned step = 0;
+    /* acquire: pairs with take_all_locked's release */
+    while (atomic_load_explicit(&c->reclaim, memory_order_acquire))
+        rgi_spin(&step);
+}
+
+/* Creates the calling thread's cache of p (not entered), or NULL: no caches
+ * here, no slot, or no memory (the caller then works on the ring). */
+static RGI_COLD dp_cache *tc_create(dp_pool *p)
+{
+    if (!dp_caches_ok || p->slot >= MAX_SLOTS)
+        return NULL;
+    int saved = errno;
+    dp_tls *t = &tls;
+    if (p->slot >= t->n) {
+        uint32_t n = t->n ? t->n : 8;
+        while (n <= p->slot)
+            n *= 2;
+        dp_cache **v = rgi_arena_malloc(n * sizeof *v);
+        if (v == NULL) {
+            errno = saved;
+            return NULL;
+        }
+        memset(v, 0, n * sizeof *v);
+        if (t->n)
+            memcpy(v, t->v, t->n * sizeof *v);
+        dp_cache **old = t->v;
+        t->v = v;
+        t->n = n;
+        rgi_arena_free(old);
+        pthread_setspecific(dp_key, (void *)1); /* arms the exit flush */
+    }
+    dp_cache *c = rgi_arena_malloc(sizeof *c);
+    if (c == NULL) {
+        errno = saved;
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->slot = p->slot;
+    atomic_init(&c->pool, p);
+    pthread_mutex_lock(&dp_lock);
+    dp_cache *stale = t->v[p->slot]; /* the dead cache of a freed pool (pool NULL) */
+    c->next = p->caches;
+    if (p->caches)
+        p->caches->prev = c;
+    p->caches = c;
+    t->v[p->slot] = c;
+    pthread_mutex_unlock(&dp_lock);
+    rgi_arena_free(stale);
+    errno = saved;
+    return c;
+}
+
+/* The thread exits: its caches' objects go back to their pools' rings. */
+static void thread_exit(void *arg)
+{
+    (void)arg;
+    dp_tls *t = &tls;
+    pthread_mutex_lock(&dp_lock);
+    for (uint32_t i = 0; i < t->n; i++) {
+        dp_cache *c = t->v[i];
+        if (c == NULL)
+            continue;
+        t->v[i] = NULL;
+        dp_pool *p = atomic_load_explicit(&c->pool, memory_order_relaxed);
+        if (p != NULL) {
+            if (c->prev)
+                c->prev->next = c->next;
+            else
+                p->caches = c->next;
+            if (c->next)
+                c->next->prev = c->prev;
+            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+            if (len)
+                ring_put_all(p, c->objs, len);
+        }
+        rgi_arena_free(c);
+    }
+    pthread_mutex_unlock(&dp_lock);
+    rgi_arena_free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
 static int regio_ops_alloc(struct rte_mempool *mp)
 {
-    rgi_ring *r = rgi_arena_malloc(sizeof *r);
-    if (r == NULL)
+    pthread_once(&dp_once, dp_init);
+    dp_pool *p = rg_malloc_aligned(sizeof *p, 64);
+    if (p == NULL)
         return -ENOMEM;
+    memset(p, 0, sizeof *p);
     /* Room for every object and as many again: DPDK may enqueue all of
      * them, and the slack makes it rare that a producer laps onto a slot
-     * whose consumer has claimed it but not yet freed it (see enqueue). */
-    int rc = rgi_ring_init(r, 2 * ((size_t)mp->size + 1));
+     * whose consumer has claimed it but not yet freed it (ring_put_all). */
+    int rc = rgi_ring_init(&p->ring, 2 * ((size_t)mp->size + 1));
     if (rc != 0) {
-        rgi_arena_free(r);
+        rg_free(p);
         return rc;
     }
-    mp->pool_data = r;
+    p->slot = MAX_SLOTS;
+    if (dp_caches_ok) {
+        pthread_mutex_lock(&dp_lock);
+        for (uint32_t i = 0; i < MAX_SLOTS; i++)
+            if (!slot_used[i]) {
+                slot_used[i] = true;
+                p->slot = i;
+                break;
+            }
+        pthread_mutex_unlock(&dp_lock);
+    }
+    mp->pool_data = p;
     return 0;
 }
 
 static void regio_ops_free(struct rte_mempool *mp)
 {
-    rgi_ring *r = mp->pool_data;
-    if (r == NULL)
+    dp_pool *p = mp->pool_data;
+    if (p == NULL)
         return;
-    rgi_ring_fini(r);
-    rgi_arena_free(r);
+    pthread_mutex_lock(&dp_lock);
+    take_all_locked(p, true);
+    for (dp_cache *c = p->caches, *next; c; c = next) {
+        next = c->next;
+        /* the owner frees it at its next cache creation or at exit; its
+         * reclaim stays 0 and its pool NULL, so it is never entered again */
+        atomic_store_explicit(&c->pool, NULL, memory_order_relaxed);
+        c->next = c->prev = NULL;
+    }
+    p->caches = NULL;
+    if (p->slot < MAX_SLOTS)
+        slot_used[p->slot] = false;
+    pthread_mutex_unlock(&dp_lock);
+    rgi_ring_fini(&p->ring);
+    rg_free(p);
     mp->pool_data = NULL;
 }
 
-/* Fast path: one ring claim (a CAS) for the whole batch.
- *
- * DPDK's put ignores a failed enqueue (the objects would be lost), so the
- * driver must not fail one that fits.  The ring says "full" also when a
- * slot ahead of the producers is still being emptied: its consumer has
- * moved head past it (the object is out of the ring) but not yet stamped
- * it free.  Then count + n still fits the ring — the pool never holds more
- * than its size — and the producer waits for that consumer, which is
- * between two steps of its own (the ring's bounded spin).  Only a ring
- * really full (a double put or a foreign pointer) reports -ENOBUFS. */
-static RGI_COLD int enqueue_slow(rgi_ring *r, void *const *objs, unsigned n)
+/* Copies n pointers, two at a time in 16-byte vectors.  Not memcpy: for a
+ * length known only at run time the compiler emits `rep movsq` or a libc
+ * call, both with a start-up cost larger than the copy of a burst. */
+typedef long long ptr_pair __attribute__((vector_size(16), aligned(8), may_alias));
+static inline void copy_ptrs(void **dst, void *const *src, unsigned n)
 {
-    unsigned step = 0;
-    for (;;) {
-        if (rgi_ring_count(r) + n > rgi_ring_size(r))
-            return -ENOBUFS;
-        rgi_spin(&step);
-        if (rgi_ring_put(r, objs, n) == n)
-            return 0;
+    if (RG_LIKELY(n == 1)) {
+        dst[0] = src[0];
+        return;
     }
+    unsigned i = 0;
+    for (; i + 4 <= n; i += 4) {
+        ptr_pair a = *(const ptr_pair *)(const void *)(src + i);
+        ptr_pair b = *(const ptr_pair *)(const void *)(src + i + 2);
+        *(ptr_pair *)(void *)(dst + i) = a;
+        *(ptr_pair *)(void *)(dst + i + 2) = b;
+    }
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+/* Dequeue when the fast path could not serve: no cache yet, a batch too
+ * large for it, a reclaimer at work, or the cache short of n. */
+static RGI_NOINLINE int dequeue_slow(dp_pool *p, void **objs, unsigned n)
+{
+    if (n <= TC_BATCH) {
+        dp_cache *c = tc_lookup(p);
+        if (c == NULL)
+            c = tc_create(p);
+        if (c != NULL) {
+            while (!tc_enter(c))
+                tc_wait(c);
+            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+            if (len < n) /* refill: serve n and keep half the cache */
+                len += rgi_ring_get_burst(&p->ring, c->objs + len, TC_BATCH + n - len);
+            if (len >= n) {
+                len -= n;
+                copy_ptrs(objs, c->objs + len, n);
+                atomic_store_explicit(&c->len, len, memory_order_relaxed);
+                tc_leave(c);
+                return 0;
+            }
+            atomic_store_explicit(&c->len, len, memory_order_relaxed);
+            tc_leave(c);
+        }
+    }
+    if (rgi_ring_get(&p->ring, objs, n) == n)
+        return 0;
+    /* Not enough in the ring: when other threads' caches make up the
+     * difference, take them all into the ring (one membarrier) and try
+     * once more.  A pool that is really short of n fails without it. */
+    pthread_mutex_lock(&dp_lock);
+    size_t have = rgi_ring_count(&p->ring);
+    for (dp_cache *c = p->caches; c; c = c->next)
+        have += atomic_load_explicit(&c->len, memory_order_relaxed);
+    if (have >= n && p->caches != NULL)
+        take_all_locked(p, false);
+    pthread_mutex_unlock(&dp_lock);
+    return rgi_ring_get(&p->ring, objs, n) == n ? 0 : -ENOENT;
+}
+
+/* Fast path: the calling thread's cache, no atomic read-modify-write. */
+static int regio_ops_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
+{
+    dp_pool *p = mp->pool_data;
+    dp_cache *c = tc_lookup(p);
+    /* no test of n: a batch above TC_CAP cannot pass len >= n */
+    if (RG_LIKELY(c != NULL) && RG_LIKELY(tc_enter(c))) {
+        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        if (RG_LIKELY(len >= n)) {
+            len -= n;
+            copy_ptrs(objs, c->objs + len, n);
+            atomic_store_explicit(&c->len, len, memory_order_relaxed);
+            tc_leave(c);
+            return 0;
+        }
+        tc_leave(c);
+    }
+    return dequeue_slow(p, objs, n);
+}
+
+static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
+{
+    if (n <= TC_BATCH) {
+        dp_cache *c = tc_lookup(p);
+        if (c == NULL)
+            c = tc_create(p);
+        if (c != NULL) {
+            while (!tc_enter(c))
+                tc_wait(c);
+            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+            int rc = 0;
+            if (len + n > TC_CAP) {
+                /* spill the top so that half the cache is left after the
+                 * put (len + n - TC_BATCH <= len, as n <= TC_BATCH) */
+                unsigned k = len + n - TC_BATCH;
+                rc = ring_put_all(p, c->objs + len - k, k);
+                if (rc == 0)
+                    len -= k;
+            }
+            if (rc == 0) {
+                copy_ptrs(c->objs + len, objs, n);
+                len += n;
+            }
+            atomic_store_explicit(&c->len, len, memory_order_relaxed);
+            tc_leave(c);
+            return rc;
+        }
+    }
+    return ring_put_all(p, objs, n);
 }
 
 static int regio_ops_enqueue(struct rte_mempool *mp, void *const *objs, unsigned n)
 {
-    rgi_ring *r = mp->pool_data;
-    if (RG_LIKELY(rgi_ring_put(r, objs, n) == n))
-        return 0;
-    return enqueue_slow(r, objs, n);
+    dp_pool *p = mp->pool_data;
+    dp_cache *c = tc_lookup(p);
+    /* no test of n: DPDK's own cache flushes batches above TC_CAP */
+    if (RG_LIKELY(c != NULL) && RG_LIKELY(tc_enter(c))) {
+        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        if (RG_LIKELY(len + n <= TC_CAP)) {
+            copy_ptrs(c->objs + len, objs, n);
+            atomic_store_explicit(&c->len, len + n, memory_order_relaxed);
+            tc_leave(c);
+            return 0;
+        }
+        tc_leave(c);
+    }
+    return enqueue_slow(p, objs, n);
 }
 
-static int regio_ops_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
-{
-    return rgi_ring_get(mp->pool_data, objs, n) == n ? 0 : -ENOENT;
-}
-
+/* The ring plus every thread's cache: a snapshot, exact when quiescent. */
 static unsigned regio_ops_get_count(const struct rte_mempool *mp)
 {
-    return (unsigned)rgi_ring_count(mp->pool_data);
+    dp_pool *p = mp->pool_data;
+    pthread_mutex_lock(&dp_lock);
+    size_t n = rgi_ring_count(&p->ring);
+    for (dp_cache *c = p->caches; c; c = c->next)
+        n += atomic_load_explicit(&c->len, memory_order_relaxed);
+    pthread_mutex_unlock(&dp_lock);
+    return n > mp->size ? mp->size : (unsigned)n;
 }
 
 static const struct rte_mempool_ops regio_ops = {

@@ -1,6 +1,8 @@
 /* tests/dpdk.c — the "regio" mempool ops driver, extmem mbuf pools and the
  * memzone page source, each case in its own forked process (EAL starts once
- * per process); skips (77) when EAL cannot start here.
+ * per process); skips (77) when EAL cannot start here.  The hugepage path
+ * of the memzone source is tests/dpdk_hugepages.c; the static link,
+ * tests/dpdk_static.c.
  */
 #include <rte_config.h>
 #include <rte_eal.h>
@@ -24,8 +26,9 @@
 
 /* Under ThreadSanitizer one EAL start takes 10-15 s here: EAL dlopens every
  * PMD plugin in DPDK's driver directory and TSan rescans all loaded modules
- * at each dlopen.  That build runs the one case TSan adds most to — threads
- * sharing the ring — and the case without EAL; the others run in the normal
+ * at each dlopen.  That build runs the cases TSan adds most to — threads
+ * sharing a pool, the per-thread caches' reclaim — in one process, and the
+ * case without EAL; the others run in the normal
  * and ASan builds. */
 #if defined(__SANITIZE_THREAD__)
 #define SLOW_EAL 1
@@ -169,28 +172,38 @@ static void body_pktmbuf(void)
 static void test_pktmbuf_by_ops(void) { CU_ASSERT_EQUAL(run_child(body_pktmbuf, true), 0); }
 
 /* ---------------------------------------------------------------------------
- * Two non-EAL threads (no DPDK cache for them) share the ring; each object
- * carries an owner flag, so a pointer handed out twice is caught.
+ * Two non-EAL threads (no DPDK cache for them) share the pool through the
+ * ops' per-thread caches and the ring; each object carries an owner flag,
+ * so a pointer handed out twice is caught.  The tight pool is smaller than
+ * two threads' caches: gets there often need the other thread's cache
+ * (a reclaim while its owner is working).
  * ------------------------------------------------------------------------- */
-enum { MT_OBJ = 511, MT_ROUNDS = 100000 };
+enum { MT_OBJ = 511, MT_ROUNDS = 100000, MT_TIGHT_OBJ = 40, MT_TIGHT_ROUNDS = 20000 };
 
-static void *mt_worker(void *arg)
+typedef struct mt_arg {
+    struct rte_mempool *mp;
+    int rounds;
+    long got; /* successful gets */
+} mt_arg;
+
+static void *mt_worker(void *argp)
 {
-    struct rte_mempool *mp = arg;
+    mt_arg *a = argp;
     void *objs[16];
     unsigned seed = (unsigned)(uintptr_t)pthread_self();
     long errors = 0;
-    for (int r = 0; r < MT_ROUNDS; r++) {
+    for (int r = 0; r < a->rounds; r++) {
         seed = seed * 1103515245u + 12345u;
         unsigned n = 1 + (seed >> 16) % 16;
-        if (rte_mempool_get_bulk(mp, objs, n) != 0)
+        if (rte_mempool_get_bulk(a->mp, objs, n) != 0)
             continue;
+        a->got++;
         for (unsigned i = 0; i < n; i++)
             if (atomic_exchange_explicit((atomic_int *)objs[i], 1, memory_order_relaxed) != 0)
                 errors++;
         for (unsigned i = 0; i < n; i++)
             atomic_store_explicit((atomic_int *)objs[i], 0, memory_order_relaxed);
-        rte_mempool_put_bulk(mp, objs, n);
+        rte_mempool_put_bulk(a->mp, objs, n);
     }
     return (void *)errors;
 }
@@ -201,25 +214,135 @@ static void zero_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
     memset(obj, 0, sizeof(atomic_int));
 }
 
-static void body_threads(void)
+static void threads_case(const char *name, unsigned nobj, int rounds)
 {
-    struct rte_mempool *mp = rte_mempool_create_empty("mt", MT_OBJ, 64, 0, 0, SOCKET_ID_ANY, 0);
+    struct rte_mempool *mp = rte_mempool_create_empty(name, nobj, 64, 0, 0, SOCKET_ID_ANY, 0);
     CHECK(mp != NULL);
     CHECK(rte_mempool_set_ops_byname(mp, "regio", NULL) == 0);
-    CHECK(rte_mempool_populate_default(mp) == MT_OBJ);
+    CHECK(rte_mempool_populate_default(mp) == (int)nobj);
     rte_mempool_obj_iter(mp, zero_obj, NULL);
     pthread_t t[2];
+    mt_arg a[2] = {{mp, rounds, 0}, {mp, rounds, 0}};
     for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&t[i], NULL, mt_worker, mp) == 0);
+        CHECK(pthread_create(&t[i], NULL, mt_worker, &a[i]) == 0);
     for (int i = 0; i < 2; i++) {
         void *errors;
         pthread_join(t[i], &errors);
         CHECK(errors == NULL);
+        CHECK(a[i].got > 0);
     }
-    CHECK(rte_mempool_avail_count(mp) == MT_OBJ);
+    /* the threads' caches went back to the ring when they exited */
+    CHECK(rte_mempool_avail_count(mp) == nobj);
+    void *one;
+    CHECK(rte_mempool_get(mp, &one) == 0);
+    rte_mempool_put(mp, one);
     rte_mempool_free(mp);
 }
+
+static void body_threads(void)
+{
+    threads_case("mt", MT_OBJ, MT_ROUNDS);
+    threads_case("mt_tight", MT_TIGHT_OBJ, MT_TIGHT_ROUNDS);
+}
 static void test_threads(void) { CU_ASSERT_EQUAL(run_child(body_threads, true), 0); }
+
+/* ---------------------------------------------------------------------------
+ * The ops' per-thread caches: objects another thread keeps are counted and
+ * can be had (reclaimed); a pool freed while a thread still has a cache,
+ * then a new pool in its place.
+ * ------------------------------------------------------------------------- */
+enum { RC_OBJ = 255 };
+
+typedef struct holder {
+    struct rte_mempool *mp;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int step; /* main: 1 go on, 2 exit; holder: 10 has filled its cache, 11 used the new pool */
+    int ok;
+} holder;
+
+static void holder_wait(holder *h, int step)
+{
+    pthread_mutex_lock(&h->lock);
+    while (h->step < step)
+        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void holder_set(holder *h, int step)
+{
+    pthread_mutex_lock(&h->lock);
+    h->step = step;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void *holder_main(void *arg)
+{
+    holder *h = arg;
+    void *objs[32];
+    /* round trips leave objects in this thread's cache */
+    h->ok = rte_mempool_get_bulk(h->mp, objs, 32) == 0;
+    if (h->ok)
+        rte_mempool_put_bulk(h->mp, objs, 32);
+    holder_set(h, 10);
+    holder_wait(h, 20); /* main frees the pool and makes a new one meanwhile */
+    /* the new pool may have the freed one's slot: the stale cache must not serve it */
+    for (int i = 0; i < 100 && h->ok; i++) {
+        h->ok = rte_mempool_get_bulk(h->mp, objs, 8) == 0;
+        if (h->ok)
+            rte_mempool_put_bulk(h->mp, objs, 8);
+    }
+    holder_set(h, 21);
+    holder_wait(h, 30);
+    return NULL;
+}
+
+static void body_caches(void)
+{
+    static void *objs[RC_OBJ];
+    holder h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    h.mp = rte_mempool_create_empty("rc1", RC_OBJ, 64, 0, 0, SOCKET_ID_ANY, 0);
+    CHECK(h.mp != NULL);
+    CHECK(rte_mempool_set_ops_byname(h.mp, "regio", NULL) == 0);
+    CHECK(rte_mempool_populate_default(h.mp) == RC_OBJ);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, holder_main, &h) == 0);
+    holder_wait(&h, 10);
+    CHECK(h.ok);
+    CHECK(rte_mempool_avail_count(h.mp) == RC_OBJ); /* the holder's cache is counted */
+    /* every object can be had from here, one at a time and in bulk,
+     * though the holder (alive, idle) keeps some in its cache */
+    for (unsigned i = 0; i < RC_OBJ; i++)
+        CHECK(rte_mempool_get(h.mp, &objs[i]) == 0);
+    void *extra;
+    CHECK(rte_mempool_get(h.mp, &extra) == -ENOENT);
+    CHECK(rte_mempool_avail_count(h.mp) == 0);
+    for (unsigned i = 0; i < RC_OBJ; i++)
+        CHECK(objs[i] != NULL);
+    rte_mempool_put_bulk(h.mp, objs, RC_OBJ);
+    CHECK(rte_mempool_avail_count(h.mp) == RC_OBJ);
+    CHECK(rte_mempool_get_bulk(h.mp, objs, RC_OBJ) == 0);
+    rte_mempool_put_bulk(h.mp, objs, RC_OBJ);
+
+    /* freed while the holder still has a cache of it, then a new pool */
+    rte_mempool_free(h.mp);
+    h.mp = rte_mempool_create_empty("rc2", 64, 64, 0, 0, SOCKET_ID_ANY, 0);
+    CHECK(h.mp != NULL);
+    CHECK(rte_mempool_set_ops_byname(h.mp, "regio", NULL) == 0);
+    CHECK(rte_mempool_populate_default(h.mp) == 64);
+    holder_set(&h, 20);
+    holder_wait(&h, 21);
+    CHECK(h.ok);
+    CHECK(rte_mempool_avail_count(h.mp) == 64);
+    holder_set(&h, 30);
+    pthread_join(t, NULL);
+    CHECK(rte_mempool_avail_count(h.mp) == 64); /* the exit flush */
+    CHECK(rte_mempool_get_bulk(h.mp, objs, 64) == 0);
+    rte_mempool_put_bulk(h.mp, objs, 64);
+    rte_mempool_free(h.mp);
+}
+static void test_caches(void) { CU_ASSERT_EQUAL(run_child(body_caches, true), 0); }
 
 /* ---------------------------------------------------------------------------
  * regio memory for DPDK
@@ -351,9 +474,14 @@ static void body_probe(void) {}
 
 #ifdef SLOW_EAL
 static bool eal_skipped;
+static void body_threads_and_caches(void)
+{
+    body_threads();
+    body_caches();
+}
 static void test_threads_or_skip(void)
 {
-    int rc = run_child(body_threads, true);
+    int rc = run_child(body_threads_and_caches, true);
     if (rc == 77)
         eal_skipped = true;
     else
@@ -365,7 +493,7 @@ int main(void)
 {
 #ifdef SLOW_EAL
     static const cu_test tests[] = {
-        {"two threads share the ring", test_threads_or_skip},
+        {"threads share the pool; per-thread caches", test_threads_or_skip},
         {"without EAL", test_no_eal},
         {NULL, NULL},
     };
@@ -385,6 +513,7 @@ int main(void)
         {"ops, DPDK cache 256", test_ops_cache},
         {"pktmbuf pool by ops", test_pktmbuf_by_ops},
         {"two threads share the ring", test_threads},
+        {"per-thread caches: reclaim, exit, pool free", test_caches},
         {"extmem and mbuf pools in regio memory", test_extmem},
         {"memzone page source", test_memzone},
         {"without EAL", test_no_eal},

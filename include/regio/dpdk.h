@@ -21,10 +21,16 @@
  *
  * The ops driver ("regio", RG_DPDK_OPS_NAME) keeps a mempool's common pool
  * in regio's lock-free bounded MPMC ring (Vyukov's queue with bulk claims,
- * pool/ring.c); DPDK's per-lcore cache sits in front of it as usual, on or
- * off.  It is registered by a constructor when the object holding it is
- * linked: with the static library, reference any rg_dpdk_* symbol (e.g.
- * call rg_dpdk_ops_name()) so the linker keeps it.
+ * pool/ring.c) with a per-thread cache in front of it for small batches, so
+ * with DPDK's per-lcore cache off (or on threads without one) a get or put
+ * is a few plain loads and stores.  Objects in a thread's cache are counted
+ * by rte_mempool_avail_count, and a get that the ring cannot serve takes
+ * them from the other threads' caches before it fails; a thread's cache
+ * goes back to the ring when the thread exits.  With DPDK's cache on, the
+ * driver sees only DPDK's large refills and flushes, which go to the ring.
+ * It is registered by a constructor when the object holding it is linked:
+ * with the static library, reference any rg_dpdk_* symbol (e.g. call
+ * rg_dpdk_ops_name()) so the linker keeps it.
  *
  * Errors: DPDK's rte_errno values are converted here, at the seam: calls
  * returning a pointer return NULL with errno set, int calls return -errno.
