@@ -2,7 +2,11 @@
  * 127.0.0.1 with an ephemeral port, sends good and bad requests over real
  * sockets (every read bounded by a 5 s timeout), checks each status and
  * that the server stays up, and stops it by PID.
- * argv[1]: the httpd binary; argv[2] (optional): --alloc=malloc. */
+ * argv[1]: the httpd binary; further arguments go to the server
+ * (--alloc=malloc; --in-bufs=2 --zc-min=65536 for the run that starves the
+ * receive-buffer ring and sends every large body with SENDMSG_ZC).  The
+ * server runs with 1 s header and 2 s idle timeouts so that the timeout
+ * case is quick. */
 #define _GNU_SOURCE
 #include "cu.h"
 
@@ -22,6 +26,9 @@
 #include <unistd.h>
 
 static const char *httpd_bin, *alloc_arg = "--alloc=regio";
+static char **extra_args;
+static int n_extra;
+static bool few_bufs;
 static char root[256], portfile[300];
 static pid_t server;
 static int port;
@@ -322,6 +329,106 @@ static void test_truncated_while_served(void)
     CU_ASSERT_TRUE(server_alive());
 }
 
+/* A client that stalls never holds a connection for long: a half-sent
+ * header (1 s), a header trickled byte by byte, a silent connection, and
+ * an idle keep-alive connection (2 s) are all closed by the server, which
+ * keeps serving. */
+static bool closed_within(int fd, int seconds)
+{
+    struct timeval tv = {seconds, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b[4096];
+    for (;;) {
+        ssize_t k = recv(fd, b, sizeof b, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            return true;
+        if (k < 0)
+            return false; /* timed out: still open */
+    }
+}
+
+static void test_timeouts(void)
+{
+    int half = dial(), silent = dial(), idle = dial(), trickle = dial();
+    CU_ASSERT_FATAL(half >= 0 && silent >= 0 && idle >= 0 && trickle >= 0);
+    const char *part = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n";
+    CU_ASSERT_TRUE(send_all(half, part, strlen(part)));
+    const char *get = "GET /hello.txt HTTP/1.1\r\n\r\n";
+    CU_ASSERT_TRUE(send_all(idle, get, strlen(get)));
+    resp r;
+    CU_ASSERT_TRUE(read_resp(idle, &r, false));
+    CU_ASSERT_EQUAL(r.status, 200);
+    free(r.body);
+    /* a byte every 100 ms keeps the socket busy but never ends the header */
+    bool trickle_cut = false;
+    for (int i = 0; i < 60 && !trickle_cut; i++) {
+        if (send(trickle, "X", 1, MSG_NOSIGNAL) != 1)
+            trickle_cut = true;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    CU_ASSERT_TRUE(trickle_cut || closed_within(trickle, 10));
+    CU_ASSERT_TRUE(closed_within(half, 10));
+    CU_ASSERT_TRUE(closed_within(silent, 10));
+    CU_ASSERT_TRUE(closed_within(idle, 10));
+    close(half);
+    close(silent);
+    close(idle);
+    close(trickle);
+    CU_ASSERT_EQUAL(roundtrip(get, &r), 200);
+    free(r.body);
+    CU_ASSERT_TRUE(server_alive());
+}
+
+/* Starving the receive-buffer ring slows reads down and drops nothing:
+ * with 2 input buffers (the --in-bufs=2 run), two clients that send half a
+ * header hold both (the rest of a request is received into the buffer it
+ * started in), so the requests of twelve more clients find the ring empty
+ * (-ENOBUFS) and wait, parked, until the two finish their headers (or time
+ * out); then every one is answered. */
+static void test_few_buffers(void)
+{
+    if (!few_bufs)
+        return;
+    const char *small = "GET /hello.txt HTTP/1.1\r\n\r\n";
+    int a = dial(), b = dial();
+    CU_ASSERT_FATAL(a >= 0 && b >= 0);
+    CU_ASSERT_TRUE(send_all(a, small, 10));
+    CU_ASSERT_TRUE(send_all(b, small, 10));
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    int c[12];
+    for (int i = 0; i < 12; i++) {
+        c[i] = dial();
+        CU_ASSERT_FATAL(c[i] >= 0);
+        CU_ASSERT_TRUE(send_all(c[i], small, strlen(small)));
+    }
+    nanosleep(&ts, NULL);
+    resp r;
+    /* the two finish their headers: answered, unless the 1 s header timeout
+     * closed them first on a slow machine */
+    if (send_all(a, small + 10, strlen(small) - 10) && read_resp(a, &r, false)) {
+        CU_ASSERT_EQUAL(r.status, 200);
+        free(r.body);
+    }
+    if (send_all(b, small + 10, strlen(small) - 10) && read_resp(b, &r, false)) {
+        CU_ASSERT_EQUAL(r.status, 200);
+        free(r.body);
+    }
+    for (int i = 0; i < 12; i++) {
+        CU_ASSERT_TRUE(read_resp(c[i], &r, false));
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT(r.blen == 13 && r.body && memcmp(r.body, "hello, regio\n", 13) == 0);
+        free(r.body);
+        close(c[i]);
+    }
+    close(a);
+    close(b);
+    CU_ASSERT_EQUAL(roundtrip(small, &r), 200);
+    free(r.body);
+    CU_ASSERT_TRUE(server_alive());
+}
+
 static void start_server(void)
 {
     snprintf(portfile, sizeof portfile, "%s/port", root);
@@ -331,7 +438,13 @@ static void start_server(void)
     server = fork();
     if (server == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a killed test */
-        execl(httpd_bin, httpd_bin, rootarg, "--port=0", pfarg, alloc_arg, "--quiet", (char *)NULL);
+        char *args[32] = {(char *)httpd_bin, rootarg, (char *)"--port=0", pfarg, (char *)"--quiet",
+                          (char *)"--header-timeout=1000", (char *)"--idle-timeout=2000"};
+        int na = 7;
+        for (int i = 0; i < n_extra && na < 31; i++)
+            args[na++] = extra_args[i];
+        args[na] = NULL;
+        execv(httpd_bin, args);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) { /* up to 5 s */
@@ -353,8 +466,14 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     httpd_bin = argv[1];
-    if (argc > 2)
-        alloc_arg = argv[2];
+    extra_args = argv + 2;
+    n_extra = argc - 2;
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "--alloc=", 8) == 0)
+            alloc_arg = argv[i];
+        if (strcmp(argv[i], "--in-bufs=2") == 0)
+            few_bufs = true;
+    }
     signal(SIGPIPE, SIG_IGN);
     const char *t = getenv("TMPDIR");
     snprintf(root, sizeof root, "%s/regio-httpd-XXXXXX", t ? t : "/tmp");
@@ -379,6 +498,8 @@ int main(int argc, char **argv)
         {"bad requests get their status", test_bad_requests},
         {"large files, zero-copy", test_large_zero_copy},
         {"file truncated while served", test_truncated_while_served},
+        {"stalled clients time out", test_timeouts},
+        {"few receive buffers: slower, nothing dropped", test_few_buffers},
         {NULL, NULL},
     };
     int rc = cu_run("httpd", tests);

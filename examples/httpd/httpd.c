@@ -2,27 +2,48 @@
  *
  * One thread per worker, each with its own ring and its own SO_REUSEPORT
  * listener (the kernel spreads connections).  Per connection, at most one
- * operation of each kind is in flight: a recv into the connection's input
- * buffer, or a send of its answer.  Memory:
- *   - connections, input buffers (8 KiB) and output buffers (16 KiB) are
- *     objects of rg_objpools: a steady server allocates nothing;
+ * receive and one send are in flight.  Memory:
+ *   - connections and output buffers (16 KiB) are objects of rg_objpools;
+ *   - input buffers (8 KiB) are objects of an rg_objpool that feeds the
+ *     worker's provided buffer ring (rg_uring_bufring): a connection waiting
+ *     for a request holds no buffer at all; the kernel picks one when bytes
+ *     arrive (recv with IOSQE_BUFFER_SELECT), the connection keeps it while
+ *     it answers, and gives it back (re-armed at once) when its input is
+ *     empty.  Only a request split over several packets receives the rest
+ *     into the buffer it already holds.  A ring that runs dry answers
+ *     -ENOBUFS: the connection re-arms from the pool, or parks until a buffer
+ *     comes back, and is resumed then: reads slow down, nothing is dropped;
  *   - each request parses into a per-connection rg_region, reset after the
  *     answer is sent;
  *   - files are rg_mapfiles in a per-worker cache (revalidated with fstatat
- *     once a second); bodies up to 12 KiB are copied next to the header and
- *     sent with one send, larger ones go out with SEND_ZC straight from the
- *     map, the next chunk only after the previous one's notification.
+ *     once a second).  Bodies up to 12 KiB are copied next to the header and
+ *     sent with one send; larger ones go out with one sendmsg of two iovecs,
+ *     the header and the body straight from the map (MSG_WAITALL: one
+ *     completion per answer).  From --zc-min bytes on (default 4 MiB) the
+ *     body goes with SENDMSG_ZC in 1 MiB chunks, each chunk issued as soon
+ *     as the previous one's result arrives; the answer is done (header buffer
+ *     reused, map released) only after every notification.  On loopback the
+ *     kernel copies zero-copy sends anyway and the notification costs one
+ *     more completion per chunk: measured, plain sendmsg wins below a few
+ *     MiB (perf/RESULTS.md).
+ *   - idle connections are closed: a request header must be complete within
+ *     --header-timeout ms of its first byte (or of the accept), a kept-alive
+ *     connection may sit idle (or leave an answer unread) for --idle-timeout
+ *     ms.  One timer per worker sweeps the connection list a few times per
+ *     timeout (no per-request timer SQEs).
  * A file truncated while it is served: small bodies are copied with
  * rg_mapfile_read_at (a short count becomes a 500 before anything is sent);
- * a zero-copy send of a vanished range fails with -EFAULT and the connection
- * is closed (the header is gone already).  Either way the cache entry is
- * dropped and the server carries on.
+ * a send of a vanished range fails with -EFAULT and the connection is closed
+ * (the header is gone already).  Either way the cache entry is dropped and
+ * the server carries on.
  *
  * --alloc=malloc runs the same loop on malloc/free and open+read() per
  * request, with plain sends: the comparison point.
  *
  * Usage: httpd [--root=DIR] [--addr=IP] [--port=N] [--port-file=PATH]
  *              [--workers=N] [--alloc=regio|malloc] [--quiet]
+ *              [--header-timeout=MS] [--idle-timeout=MS] [--in-bufs=N]
+ *              [--zc-min=BYTES]
  */
 #define _GNU_SOURCE
 #include "request.h"
@@ -50,11 +71,13 @@
 #define IN_CAP HTTPD_MAX_HEADER
 #define OUT_CAP (16 << 10)
 #define SMALL_BODY (12 << 10)
-#define ZC_CHUNK (256 << 10)
+#define SEND_CHUNK (4u << 20)
+#define ZC_CHUNK (1u << 20)
 #define MAX_CONNS 4096
 #define CACHE_SLOTS 1024
+#define RECV_BGID 7
 
-enum op { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_ZC = 4 };
+enum op { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_ZC = 4, OP_TIMER = 5 };
 
 static struct {
     const char *root;
@@ -63,6 +86,9 @@ static struct {
     bool quiet;
     int workers;
     struct sockaddr_in addr;
+    uint64_t header_ns, idle_ns; /* timeouts */
+    unsigned in_bufs;            /* input buffers per worker: the pool's capacity */
+    uint64_t zc_min;             /* bodies of this many bytes or more go with SENDMSG_ZC */
 } cfg;
 
 /* ---------------------------------------------------------------------------
@@ -83,6 +109,10 @@ typedef struct worker {
     struct io_uring ring;
     int lfd;
     rg_objpool *conns, *inbufs, *outbufs;
+    rg_uring_bufring *br;  /* receive buffers, fed by inbufs (regio mode) */
+    conn *all;             /* every open connection: the timeout sweep walks it */
+    conn *parked, *parked_tail; /* FIFO of connections waiting for a receive buffer */
+    struct __kernel_timespec tick;
     fentry *cache;       /* CACHE_SLOTS, open addressing by hash */
     char date[64];
     time_t date_sec;
@@ -91,10 +121,16 @@ typedef struct worker {
 
 struct conn {
     worker *w;
+    conn *prev, *next;   /* in w->all */
+    conn *pnext;         /* in w->parked */
+    bool parked;
     int fd;
-    int inflight;        /* operations whose CQE is still due */
+    int inflight;        /* operations whose result CQE is still due */
+    int notifs;          /* SENDMSG_ZC notifications still due */
     bool closing;
-    char *in;
+    bool sent;           /* the answer is out; waiting for notifications */
+    uint64_t deadline;   /* monotonic ns; 0 = none */
+    char *in;            /* NULL while waiting for a request (regio mode) */
     size_t inlen;
     size_t consumed;     /* bytes of `in` belonging to the request being answered */
     rg_region *r;        /* per-request scratch (regio mode) */
@@ -105,7 +141,8 @@ struct conn {
     char *mbody;
     const char *body;
     size_t bodylen, bodyoff;
-    rg_uring_zc zc;
+    struct msghdr msg;   /* header + body in one sendmsg */
+    struct iovec iov[2];
     bool keepalive;
 };
 
@@ -298,49 +335,156 @@ static void arm_accept(worker *w)
 
 static void arm_recv(conn *c)
 {
-    struct io_uring_sqe *sqe = sqe_get(c->w);
-    io_uring_prep_recv(sqe, c->fd, c->in + c->inlen, IN_CAP - c->inlen, 0);
+    worker *w = c->w;
+    struct io_uring_sqe *sqe = sqe_get(w);
+    if (c->in == NULL) { /* waiting for a request: the kernel picks the buffer when bytes arrive */
+        io_uring_prep_recv(sqe, c->fd, NULL, IN_CAP, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = rg_uring_bufring_bgid(w->br);
+    } else { /* the rest of a request: into the buffer it already holds */
+        io_uring_prep_recv(sqe, c->fd, c->in + c->inlen, IN_CAP - c->inlen, 0);
+    }
     io_uring_sqe_set_data(sqe, tag(c, OP_RECV));
     c->inflight++;
+}
+
+/* Waits for a receive buffer: FIFO, resumed by in_release. */
+static void park(conn *c)
+{
+    worker *w = c->w;
+    c->parked = true;
+    c->pnext = NULL;
+    c->deadline = 0; /* waiting for the server, not for the client */
+    if (w->parked_tail)
+        w->parked_tail->pnext = c;
+    else
+        w->parked = c;
+    w->parked_tail = c;
+}
+
+static void unpark_one(worker *w)
+{
+    conn *c = w->parked;
+    if (c == NULL)
+        return;
+    w->parked = c->pnext;
+    if (w->parked == NULL)
+        w->parked_tail = NULL;
+    c->parked = false;
+    c->deadline = w->now_ns + cfg.header_ns;
+    arm_recv(c);
+}
+
+static void unlink_parked(conn *c)
+{
+    worker *w = c->w;
+    conn **pp = &w->parked, *prev = NULL;
+    while (*pp && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->pnext;
+    }
+    if (*pp == c) {
+        *pp = c->pnext;
+        if (w->parked_tail == c)
+            w->parked_tail = prev;
+    }
+    c->parked = false;
+}
+
+/* Gives the input buffer back: re-armed in the ring (then a parked
+ * connection may receive again) or returned to the pool. */
+static void in_release(conn *c)
+{
+    if (c->in == NULL || cfg.use_malloc)
+        return;
+    void *b = c->in;
+    c->in = NULL;
+    c->inlen = c->consumed = 0;
+    if (rg_uring_bufring_put(c->w->br, b) == 1)
+        unpark_one(c->w);
 }
 
 static void arm_send(conn *c)
 {
     struct io_uring_sqe *sqe = sqe_get(c->w);
-    if (c->outoff < c->outlen) {
-        io_uring_prep_send(sqe, c->fd, c->out + c->outoff, c->outlen - c->outoff,
-                           c->bodyoff < c->bodylen ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
+    size_t hrem = c->outlen - c->outoff, brem = c->bodylen - c->bodyoff;
+    if (brem == 0) {
+        io_uring_prep_send(sqe, c->fd, c->out + c->outoff, hrem, MSG_NOSIGNAL);
         io_uring_sqe_set_data(sqe, tag(c, OP_SEND));
-    } else if (c->mbody) {
-        io_uring_prep_send(sqe, c->fd, c->body + c->bodyoff, c->bodylen - c->bodyoff, MSG_NOSIGNAL);
-        io_uring_sqe_set_data(sqe, tag(c, OP_SEND));
-    } else {
-        size_t n = c->bodylen - c->bodyoff < ZC_CHUNK ? c->bodylen - c->bodyoff : ZC_CHUNK;
-        rg_uring_prep_send_zc(sqe, c->fd, rg_view_make(c->body + c->bodyoff, n), MSG_NOSIGNAL, &c->zc);
+        c->inflight++;
+        return;
+    }
+    /* header (what is left of it) and body in one message */
+    bool zc = !c->mbody && c->bodylen >= cfg.zc_min;
+    size_t cap = zc ? ZC_CHUNK : SEND_CHUNK, n = brem < cap ? brem : cap;
+    int k = 0;
+    if (hrem)
+        c->iov[k++] = (struct iovec){c->out + c->outoff, hrem};
+    c->iov[k++] = (struct iovec){(void *)(c->body + c->bodyoff), n};
+    memset(&c->msg, 0, sizeof c->msg);
+    c->msg.msg_iov = c->iov;
+    c->msg.msg_iovlen = (size_t)k;
+    if (zc) {
+        io_uring_prep_sendmsg_zc(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
         io_uring_sqe_set_data(sqe, tag(c, OP_ZC));
+    } else {
+        /* MSG_WAITALL: io_uring retries a short send itself, one CQE per answer */
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | MSG_WAITALL);
+        io_uring_sqe_set_data(sqe, tag(c, OP_SEND));
     }
     c->inflight++;
 }
 
 static void conn_free(conn *c)
 {
-    close(c->fd);
+    worker *w = c->w;
+    if (c->parked)
+        unlink_parked(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->fd >= 0)
+        close(c->fd);
     release_file(c);
     free(c->mbody);
-    obj_put(c->w->inbufs, c->in);
-    obj_put(c->w->outbufs, c->out);
+    if (cfg.use_malloc)
+        free(c->in);
+    else
+        in_release(c);
+    obj_put(w->outbufs, c->out);
     if (c->r)
         rg_region_free(c->r);
-    obj_put(c->w->conns, c);
+    obj_put(w->conns, c);
 }
 
 static void conn_close(conn *c)
 {
     c->closing = true;
-    if (c->inflight == 0)
+    if (c->inflight == 0 && c->notifs == 0) {
         conn_free(c);
-    else
-        shutdown(c->fd, SHUT_RDWR); /* makes the pending recv complete */
+        return;
+    }
+    shutdown(c->fd, SHUT_RDWR); /* makes the pending recv and send complete */
+    c->deadline = c->w->now_ns + cfg.idle_ns; /* then conn_abort, see sweep */
+}
+
+/* A closing connection still waiting (its peer does not read, so queued
+ * zero-copy data is never freed and its notifications never come): reset
+ * it.  SO_LINGER 0 makes close() drop the queued data, which releases the
+ * buffers and posts the notifications; operations in flight hold their own
+ * reference to the socket and still complete. */
+static void conn_abort(conn *c)
+{
+    if (c->fd < 0)
+        return;
+    struct linger l = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(c->fd);
+    c->fd = -1;
+    c->deadline = 0;
 }
 
 static const char *reason(int status)
@@ -535,27 +679,28 @@ static void answer(conn *c, size_t hdr_end)
 /* Answers every complete request in the input, one at a time. */
 static void process(conn *c)
 {
-    for (;;) {
-        if (c->closing)
-            return;
-        size_t end = req_header_end(c->in, c->inlen);
-        if (end == 0) {
-            if (c->inlen >= IN_CAP) { /* header block too large */
-                c->keepalive = false;
-                update_date(c->w);
-                answer_error(c, 431, 0);
-                c->consumed = c->inlen;
-                arm_send(c);
-                return;
-            }
-            arm_recv(c);
+    if (c->closing)
+        return;
+    size_t end = c->in ? req_header_end(c->in, c->inlen) : 0;
+    if (end == 0) {
+        if (c->inlen >= IN_CAP) { /* header block too large */
+            c->keepalive = false;
+            update_date(c->w);
+            answer_error(c, 431, 0);
+            c->consumed = c->inlen;
+            c->deadline = c->w->now_ns + cfg.idle_ns;
+            arm_send(c);
             return;
         }
-        c->consumed = end;
-        answer(c, end);
-        arm_send(c);
+        arm_recv(c);
         return;
     }
+    c->consumed = end;
+    answer(c, end);
+    if (c->consumed == c->inlen) /* parsed, nothing pipelined behind: the input buffer goes back now */
+        in_release(c);
+    c->deadline = c->w->now_ns + cfg.idle_ns; /* the client must read the answer */
+    arm_send(c);
 }
 
 /* The answer is out: reset the request scope, go on with the next one. */
@@ -570,9 +715,16 @@ static void answer_done(conn *c)
         conn_close(c);
         return;
     }
-    memmove(c->in, c->in + c->consumed, c->inlen - c->consumed);
-    c->inlen -= c->consumed;
-    c->consumed = 0;
+    if (c->in && c->inlen > c->consumed) { /* pipelined: the next request is here already */
+        memmove(c->in, c->in + c->consumed, c->inlen - c->consumed);
+        c->inlen -= c->consumed;
+        c->consumed = 0;
+        c->deadline = c->w->now_ns + cfg.header_ns;
+    } else {
+        in_release(c); /* idle: hold no buffer */
+        c->inlen = c->consumed = 0;
+        c->deadline = c->w->now_ns + cfg.idle_ns;
+    }
     process(c);
 }
 
@@ -584,10 +736,10 @@ static void on_accept(worker *w, struct io_uring_cqe *cqe)
         return;
     int fd = cqe->res;
     conn *c = obj_get(w->conns, sizeof(conn));
-    char *in = c ? obj_get(w->inbufs, IN_CAP) : NULL;
-    char *out = in ? obj_get(w->outbufs, OUT_CAP) : NULL;
-    if (out == NULL) { /* at capacity: refuse this one, keep serving the others */
-        obj_put(w->inbufs, in);
+    char *out = c ? obj_get(w->outbufs, OUT_CAP) : NULL;
+    char *in = out && cfg.use_malloc ? malloc(IN_CAP) : NULL;
+    if (out == NULL || (cfg.use_malloc && in == NULL)) { /* at capacity: refuse this one, keep serving the others */
+        obj_put(w->outbufs, out);
         obj_put(w->conns, c);
         close(fd);
         return;
@@ -597,17 +749,83 @@ static void on_accept(worker *w, struct io_uring_cqe *cqe)
     c->fd = fd;
     c->in = in;
     c->out = out;
+    c->next = w->all;
+    if (w->all)
+        w->all->prev = c;
+    w->all = c;
     if (!cfg.use_malloc) {
         c->r = rg_region_new();
         if (c->r == NULL) {
-            c->inflight = 0;
             conn_free(c);
             return;
         }
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->deadline = w->now_ns + cfg.header_ns;
     arm_recv(c);
+}
+
+static void arm_timer(worker *w)
+{
+    struct io_uring_sqe *sqe = sqe_get(w);
+    io_uring_prep_timeout(sqe, &w->tick, 0, 0);
+    io_uring_sqe_set_data(sqe, tag(w, OP_TIMER));
+}
+
+/* Closes every connection past its deadline. */
+static void sweep(worker *w)
+{
+    for (conn *c = w->all, *next; c; c = next) {
+        next = c->next; /* conn_close may free c */
+        if (!c->deadline || w->now_ns <= c->deadline)
+            continue;
+        if (c->closing) {
+            conn_abort(c);
+        } else {
+            c->keepalive = false;
+            conn_close(c);
+        }
+    }
+}
+
+static void on_recv(conn *c, struct io_uring_cqe *cqe)
+{
+    worker *w = c->w;
+    int res = cqe->res;
+    if (cqe->flags & IORING_CQE_F_BUFFER) { /* a ring buffer: ours now, whatever happens next */
+        size_t len;
+        char *b = rg_uring_bufring_take(w->br, cqe, &len);
+        if (b && (c->closing || c->in != NULL || res <= 0)) {
+            if (rg_uring_bufring_put(w->br, b) == 1)
+                unpark_one(w);
+            b = NULL;
+        }
+        if (b) {
+            c->in = b;
+            c->inlen = 0;
+        }
+    }
+    if (c->closing) {
+        if (c->inflight == 0 && c->notifs == 0)
+            conn_free(c);
+        return;
+    }
+    if (res == -ENOBUFS) { /* the ring ran dry: re-arm from the pool, or wait for a buffer */
+        if (rg_uring_bufring_enobufs(w->br) > 0)
+            arm_recv(c);
+        else
+            park(c);
+        return;
+    }
+    if (res <= 0 || c->in == NULL) {
+        conn_close(c);
+        return;
+    }
+    if (c->inlen == 0)
+        c->deadline = w->now_ns + cfg.header_ns; /* a request starts: its header has this long */
+    c->inlen += (size_t)res;
+    process(c);
 }
 
 static void on_cqe(worker *w, struct io_uring_cqe *cqe)
@@ -618,47 +836,58 @@ static void on_cqe(worker *w, struct io_uring_cqe *cqe)
         on_accept(w, cqe);
         return;
     }
+    if (o == OP_TIMER) {
+        sweep(w);
+        arm_timer(w);
+        return;
+    }
     conn *c = (conn *)(ud & ~(uintptr_t)7);
-    if (o == OP_ZC) {
-        if (!rg_uring_zc_cqe(&c->zc, cqe))
-            return; /* the notification is still due: the chunk is the kernel's */
+    if (o == OP_ZC && (cqe->flags & IORING_CQE_F_NOTIF)) { /* the kernel let go of a chunk */
+        c->notifs--;
+        if (c->closing) {
+            if (c->inflight == 0 && c->notifs == 0)
+                conn_free(c);
+        } else if (c->sent && c->notifs == 0) {
+            c->sent = false;
+            answer_done(c);
+        }
+        return;
     }
     c->inflight--;
+    if (o == OP_ZC && (cqe->flags & IORING_CQE_F_MORE))
+        c->notifs++;
+    if (o == OP_RECV) {
+        on_recv(c, cqe);
+        return;
+    }
     if (c->closing) {
-        if (c->inflight == 0)
+        if (c->inflight == 0 && c->notifs == 0)
             conn_free(c);
         return;
     }
-    int res = o == OP_ZC ? c->zc.res : cqe->res;
-    switch (o) {
-    case OP_RECV:
-        if (res <= 0) {
-            conn_close(c);
-            return;
-        }
-        c->inlen += (size_t)res;
-        process(c);
+    int res = cqe->res;
+    if (res < 0) { /* the peer left, or the mapped file vanished (-EFAULT) */
+        if (res == -EFAULT && c->file)
+            c->file->stale = true; /* closed once the last answer lets go of it */
+        c->keepalive = false;
+        conn_close(c);
         return;
-    case OP_SEND:
-    case OP_ZC:
-        if (res < 0) { /* the peer left, or the mapped file vanished (-EFAULT) */
-            if (res == -EFAULT && c->file)
-                c->file->stale = true; /* closed once the last answer lets go of it */
-            c->keepalive = false;
-            conn_close(c);
-            return;
-        }
-        if (c->outoff < c->outlen)
-            c->outoff += (size_t)res;
-        else
-            c->bodyoff += (size_t)res;
-        if (c->outoff < c->outlen || c->bodyoff < c->bodylen)
-            arm_send(c);
-        else
-            answer_done(c);
-        return;
-    default:
-        return;
+    }
+    size_t k = (size_t)res, h = c->outlen - c->outoff;
+    if (h) {
+        size_t t = k < h ? k : h;
+        c->outoff += t;
+        k -= t;
+    }
+    c->bodyoff += k;
+    if (res > 0)
+        c->deadline = w->now_ns + cfg.idle_ns; /* progress: the client reads */
+    if (c->outoff < c->outlen || c->bodyoff < c->bodylen) {
+        arm_send(c);
+    } else if (c->notifs > 0) {
+        c->sent = true; /* the header buffer and the map are the kernel's until the notifications */
+    } else {
+        answer_done(c);
     }
 }
 
@@ -677,11 +906,11 @@ static int listen_on(struct sockaddr_in *a)
     return fd;
 }
 
-static rg_objpool *pool(size_t size, const char *name)
+static rg_objpool *pool(size_t size, const char *name, size_t capacity)
 {
     if (cfg.use_malloc)
         return NULL;
-    rg_objpool_opts o = {.obj_size = size, .capacity = MAX_CONNS, .cache_size = 0, .name = name};
+    rg_objpool_opts o = {.obj_size = size, .capacity = capacity, .cache_size = 0, .name = name};
     rg_objpool *p = rg_objpool_new(&o);
     if (p == NULL) {
         fprintf(stderr, "httpd: pool %s: %s\n", name, strerror(errno));
@@ -705,11 +934,28 @@ static void *worker_main(void *arg)
         fprintf(stderr, "httpd: io_uring: %s\n", strerror(-rc));
         exit(1);
     }
-    w->conns = pool(sizeof(conn), "conns");
-    w->inbufs = pool(IN_CAP, "inbufs");
-    w->outbufs = pool(OUT_CAP, "outbufs");
+    w->conns = pool(sizeof(conn), "conns", MAX_CONNS);
+    w->outbufs = pool(OUT_CAP, "outbufs", MAX_CONNS);
+    if (!cfg.use_malloc) {
+        w->inbufs = pool(IN_CAP, "inbufs", cfg.in_bufs);
+        unsigned entries = 1;
+        while (entries * 2 <= cfg.in_bufs && entries < 64) /* armed at once; more come from the pool on -ENOBUFS */
+            entries *= 2;
+        rg_uring_bufring_opts bo = {.entries = entries, .bgid = RECV_BGID, .pool = w->inbufs, .buf_size = IN_CAP};
+        w->br = rg_uring_bufring_new(&w->ring, &bo);
+        if (w->br == NULL) {
+            fprintf(stderr, "httpd: provided buffer ring: %s\n", strerror(errno));
+            exit(1);
+        }
+    }
     w->cache = calloc(CACHE_SLOTS, sizeof *w->cache);
+    uint64_t t = (cfg.header_ns < cfg.idle_ns ? cfg.header_ns : cfg.idle_ns) / 4;
+    t = t < 5000000u ? 5000000u : t > 1000000000u ? 1000000000u : t;
+    w->tick.tv_sec = (long long)(t / 1000000000u);
+    w->tick.tv_nsec = (long long)(t % 1000000000u);
+    w->now_ns = now_ns();
     arm_accept(w);
+    arm_timer(w);
     for (;;) {
         io_uring_submit_and_wait(&w->ring, 1);
         w->now_ns = now_ns();
@@ -750,12 +996,29 @@ int main(int argc, char **argv)
             cfg.use_malloc = false;
         else if (strcmp(a, "--quiet") == 0)
             cfg.quiet = true;
+        else if (strncmp(a, "--header-timeout=", 17) == 0)
+            cfg.header_ns = strtoull(a + 17, NULL, 10) * 1000000u;
+        else if (strncmp(a, "--idle-timeout=", 15) == 0)
+            cfg.idle_ns = strtoull(a + 15, NULL, 10) * 1000000u;
+        else if (strncmp(a, "--in-bufs=", 10) == 0)
+            cfg.in_bufs = (unsigned)strtoul(a + 10, NULL, 10);
+        else if (strncmp(a, "--zc-min=", 9) == 0)
+            cfg.zc_min = strtoull(a + 9, NULL, 10);
         else {
             fprintf(stderr, "usage: httpd [--root=DIR] [--addr=IP] [--port=N] [--port-file=PATH] [--workers=N] "
-                            "[--alloc=regio|malloc] [--quiet]\n");
+                            "[--alloc=regio|malloc] [--quiet] [--header-timeout=MS] [--idle-timeout=MS] "
+                            "[--in-bufs=N] [--zc-min=BYTES]\n");
             return 2;
         }
     }
+    if (cfg.header_ns == 0)
+        cfg.header_ns = 10000000000u;
+    if (cfg.idle_ns == 0)
+        cfg.idle_ns = 60000000000u;
+    if (cfg.in_bufs == 0 || cfg.in_bufs > MAX_CONNS)
+        cfg.in_bufs = MAX_CONNS;
+    if (cfg.zc_min == 0)
+        cfg.zc_min = (uint64_t)4 << 20;
     if (cfg.workers < 1 || cfg.workers > 64)
         cfg.workers = 1;
     signal(SIGPIPE, SIG_IGN);
