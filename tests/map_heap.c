@@ -296,7 +296,7 @@ static void test_map_inside_heap_object(void)
 }
 
 /* Growth and shrink while a collector thread runs cycle after cycle: the
- * mutator churns (grow to 40K, shrink to 100, repeatedly), reaches a
+ * mutator churns (grow to 20K, shrink to 100, repeatedly), reaches a
  * safepoint every few operations, and checks every value at the end of each
  * phase.  Debug builds also run the heap verifier at every termination. */
 static atomic_int stop_gc;
@@ -352,7 +352,7 @@ static void churn(rg_map *m, uint32_t *ref, uint32_t n, int phases, uint64_t see
 
 static void test_grow_shrink_while_marking(void)
 {
-    enum { N = 40000 };
+    enum { N = 20000 };
     uint64_t f0 = atomic_load(&rgi_gc_verify_failures), c0 = rgi_gc_cycles();
     uint32_t *ref = calloc(N, sizeof *ref);
     rg_map *m = rg_map_new_heap(0);
@@ -368,7 +368,7 @@ static void test_grow_shrink_while_marking(void)
     rg_park(); /* the collector thread's last cycle must not wait for us */
     pthread_join(th, NULL);
     rg_unpark();
-    CU_ASSERT(rg_map_capacity(m) <= 512); /* 100 live keys after 40000: it shrank */
+    CU_ASSERT(rg_map_capacity(m) <= 512); /* 100 live keys after 20000: it shrank */
     CU_ASSERT(rgi_gc_cycles() > c0 + 2);
     CU_ASSERT_EQUAL(atomic_load(&rgi_gc_verify_failures), f0);
     printf("(%llu cycles during the churn) ", (unsigned long long)(rgi_gc_cycles() - c0));
@@ -405,7 +405,7 @@ static void *register_global_root(void *arg)
 
 static void test_values_move_between_maps(void)
 {
-    enum { N = 30000 };
+    enum { N = 20000 };
     global_pair = rg_new(&pair_t);
     rg_write(global_pair, &global_pair->a, rg_map_new_heap(0));
     rg_write(global_pair, &global_pair->b, rg_map_new_heap(0));
@@ -413,7 +413,7 @@ static void test_values_move_between_maps(void)
     pthread_t reg;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&reg, NULL, register_global_root, &groot), 0);
     pthread_join(reg, NULL);
-    for (uint64_t i = 0; i < 200000; i++) {
+    for (uint64_t i = 0; i < 100000; i++) {
         val *n = rg_new(&val_t);
         CU_ASSERT_PTR_NOT_NULL_FATAL(n);
         rg_write(n, &n->child, global_pair->chain);
@@ -429,7 +429,7 @@ static void test_values_move_between_maps(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, gc_loop, NULL), 0);
     uint64_t c0 = rgi_gc_cycles();
     size_t bad = 0;
-    for (int pass = 0; pass < 12; pass++) {
+    for (int pass = 0; pass < 6; pass++) {
         rg_map *from = pass % 2 ? b : a, *to = pass % 2 ? a : b;
         for (uint64_t j = 0; j < N; j++) {
             uint64_t i = (j * 7919) % N;
