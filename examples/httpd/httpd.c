@@ -19,13 +19,14 @@
  *     once a second).  Bodies up to 12 KiB are copied next to the header and
  *     sent with one send; larger ones go out with one sendmsg of two iovecs,
  *     the header and the body straight from the map (MSG_WAITALL: one
- *     completion per answer).  From --zc-min bytes on (default 4 MiB) the
+ *     completion per answer).  From --zc-min bytes on (default 1 MiB) the
  *     body goes with SENDMSG_ZC in 1 MiB chunks, each chunk issued as soon
  *     as the previous one's result arrives; the answer is done (header buffer
- *     reused, map released) only after every notification.  On loopback the
- *     kernel copies zero-copy sends anyway and the notification costs one
- *     more completion per chunk: measured, plain sendmsg wins below a few
- *     MiB (perf/RESULTS.md).
+ *     reused, map released) only after every notification.  Where the
+ *     kernel copies anyway (loopback: the notification says so), SENDMSG_ZC
+ *     only adds a completion per chunk and loses 2-2.5x to plain sendmsg
+ *     (measured at 1 and 8 MiB, perf/RESULTS.md), so a connection whose
+ *     notification reports a copy switches to plain sendmsg for good.
  *   - idle connections are closed: a request header must be complete within
  *     --header-timeout ms of its first byte (or of the accept), a kept-alive
  *     connection may sit idle (or leave an answer unread) for --idle-timeout
@@ -76,6 +77,8 @@
 #define MAX_CONNS 4096
 #define CACHE_SLOTS 1024
 #define RECV_BGID 7
+#define ZC_REPORT_USAGE (1U << 3)  /* IORING_SEND_ZC_REPORT_USAGE, missing in liburing 2.3 */
+#define ZC_NOTIF_COPIED (1U << 31) /* IORING_NOTIF_USAGE_ZC_COPIED */
 
 enum op { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_ZC = 4, OP_TIMER = 5 };
 
@@ -141,6 +144,7 @@ struct conn {
     char *mbody;
     const char *body;
     size_t bodylen, bodyoff;
+    bool zc_copied;      /* a notification said the kernel copied: plain sends from now on */
     struct msghdr msg;   /* header + body in one sendmsg */
     struct iovec iov[2];
     bool keepalive;
@@ -415,7 +419,7 @@ static void arm_send(conn *c)
         return;
     }
     /* header (what is left of it) and body in one message */
-    bool zc = !c->mbody && c->bodylen >= cfg.zc_min;
+    bool zc = !c->mbody && c->bodylen >= cfg.zc_min && !c->zc_copied;
     size_t cap = zc ? ZC_CHUNK : SEND_CHUNK, n = brem < cap ? brem : cap;
     int k = 0;
     if (hrem)
@@ -426,6 +430,7 @@ static void arm_send(conn *c)
     c->msg.msg_iovlen = (size_t)k;
     if (zc) {
         io_uring_prep_sendmsg_zc(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        sqe->ioprio |= ZC_REPORT_USAGE; /* the notification says whether the kernel copied */
         io_uring_sqe_set_data(sqe, tag(c, OP_ZC));
     } else {
         /* MSG_WAITALL: io_uring retries a short send itself, one CQE per answer */
@@ -844,6 +849,8 @@ static void on_cqe(worker *w, struct io_uring_cqe *cqe)
     conn *c = (conn *)(ud & ~(uintptr_t)7);
     if (o == OP_ZC && (cqe->flags & IORING_CQE_F_NOTIF)) { /* the kernel let go of a chunk */
         c->notifs--;
+        if ((uint32_t)cqe->res & ZC_NOTIF_COPIED)
+            c->zc_copied = true;
         if (c->closing) {
             if (c->inflight == 0 && c->notifs == 0)
                 conn_free(c);
@@ -1018,7 +1025,7 @@ int main(int argc, char **argv)
     if (cfg.in_bufs == 0 || cfg.in_bufs > MAX_CONNS)
         cfg.in_bufs = MAX_CONNS;
     if (cfg.zc_min == 0)
-        cfg.zc_min = (uint64_t)4 << 20;
+        cfg.zc_min = (uint64_t)1 << 20;
     if (cfg.workers < 1 || cfg.workers > 64)
         cfg.workers = 1;
     signal(SIGPIPE, SIG_IGN);

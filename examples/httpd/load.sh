@@ -3,10 +3,15 @@
 # serving the same files on loopback, measured with wrk side by side in one
 # run.  Each server gets its own docroot copy, config and pid, and is
 # stopped by PID.  Never part of scripts/test.
+# nginx runs twice, with tcp_nopush off and on.  With ROUNDS > 1 the servers
+# run in alternating order (forward, then backward, ...) so that a change in
+# the machine's load hits all of them alike; summary.py takes the medians
+# and draws the plot (gnuplot).
 # usage: load.sh BUILD_DIR
 # env: DURATION (10), CONNS (32), WRK_THREADS (1), WORKERS (1),
-#      SIZES ("1k 64k"), RSS_RUN (0; seconds of one extra 1 KiB run on httpd
-#      with VmRSS sampled every 5 s), OUT (file prefix for .md/.tsv results)
+#      SIZES ("1k 64k"), ROUNDS (1), RSS_RUN (0; seconds of one extra 1 KiB
+#      run on httpd with VmRSS sampled every 5 s), OUT (file prefix for the
+#      .tsv, .summary.tsv and .svg results)
 set -euo pipefail
 build=${1:?usage: load.sh BUILD_DIR}
 httpd=$build/examples/httpd/httpd
@@ -31,7 +36,7 @@ start_httpd() { # $1 alloc
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
   port=$(cat "$work/port")
 }
-start_nginx() {
+start_nginx() { # $1: tcp_nopush on|off
   port=$(free_port)
   mkdir -p "$work/nginx/logs"
   cat > "$work/nginx/nginx.conf" <<CONF
@@ -44,7 +49,7 @@ events { worker_connections 4096; }
 http {
   access_log off;
   sendfile on;
-  tcp_nopush off;
+  tcp_nopush $1;
   tcp_nodelay on;
   keepalive_requests 1000000;
   keepalive_timeout 65;
@@ -69,17 +74,29 @@ run_wrk() { # $1 server name, $2 size
   p50=$(awk '$1=="50%" {print $2}' <<<"$r")
   p99=$(awk '$1=="99%" {print $2}' <<<"$r")
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-  [ "$1" = nginx ] && rss=$(ps --ppid "$pid" -o rss= | awk '{s+=$1} END {print s+0}')
+  [ "${1#nginx}" != "$1" ] && rss=$(ps --ppid "$pid" -o rss= | awk '{s+=$1} END {print s+0}')
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$p50" "$p99" "$rss" | tee -a "$out.tsv"
 }
 
 echo -e "server\tfile\treq/s\tp50\tp99\trss_kib" | tee "$out.tsv"
 echo "# workers=$workers wrk -t$wt -c$conns -d${dur}s --latency, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for s in $sizes; do
-  start_httpd regio;  run_wrk httpd "$s"; stop
-  start_httpd malloc; run_wrk httpd-malloc "$s"; stop
-  start_nginx;        run_wrk nginx "$s"; stop
+servers=(httpd httpd-malloc nginx nginx-nopush)
+for round in $(seq "${ROUNDS:-1}"); do
+  order=("${servers[@]}")
+  [ $((round % 2)) -eq 0 ] && order=(nginx-nopush nginx httpd-malloc httpd)
+  for s in $sizes; do
+    for srv in "${order[@]}"; do
+      case $srv in
+        httpd) start_httpd regio ;;
+        httpd-malloc) start_httpd malloc ;;
+        nginx) start_nginx off ;;
+        nginx-nopush) start_nginx on ;;
+      esac
+      run_wrk "$srv" "$s"; stop
+    done
+  done
 done
+python3 "$(dirname "$0")/summary.py" "$out" "wrk -t$wt -c$conns -d${dur}s, $workers worker(s), ${ROUNDS:-1} round(s)"
 if [ "${RSS_RUN:-0}" -gt 0 ]; then
   start_httpd regio
   echo -e "t_s\tvmrss_kib" > "$out.rss.tsv"
