@@ -504,7 +504,36 @@ static const struct rte_mempool_ops regio_ops = {
     .get_count = regio_ops_get_count,
 };
 
+/* Registered at load by this constructor; rg_dpdk_ops_register is the
+ * explicit way for a program that names the ops only as a string (with the
+ * static library nothing else would pull this object into the link). */
 RTE_MEMPOOL_REGISTER_OPS(regio_ops)
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int ops_index(void)
+{
+    /* the table only grows; its lock orders us against a registration */
+    rte_spinlock_lock(&rte_mempool_ops_table.sl);
+    int idx = -1;
+    for (uint32_t i = 0; i < rte_mempool_ops_table.num_ops; i++)
+        if (strcmp(rte_mempool_ops_table.ops[i].name, RG_DPDK_OPS_NAME) == 0) {
+            idx = (int)i;
+            break;
+        }
+    rte_spinlock_unlock(&rte_mempool_ops_table.sl);
+    return idx;
+}
+
+int rg_dpdk_ops_register(void)
+{
+    pthread_mutex_lock(&reg_lock); /* check and register as one step */
+    int idx = ops_index();
+    if (idx < 0)
+        idx = rte_mempool_register_ops(&regio_ops);
+    pthread_mutex_unlock(&reg_lock);
+    return idx < 0 ? (idx == -ENOSPC ? -ENOSPC : -EINVAL) : 0;
+}
 
 const char *rg_dpdk_ops_name(void)
 {

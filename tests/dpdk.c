@@ -133,6 +133,18 @@ static void empty_pool_case(unsigned cache)
     rte_mempool_free(mp);
 }
 
+/* Explicit registration on top of the constructor's: still one entry. */
+static void body_register(void)
+{
+    CHECK(rg_dpdk_ops_register() == 0);
+    CHECK(rg_dpdk_ops_register() == 0);
+    int found = 0;
+    for (uint32_t i = 0; i < rte_mempool_ops_table.num_ops; i++)
+        found += strcmp(rte_mempool_ops_table.ops[i].name, "regio") == 0;
+    CHECK(found == 1);
+}
+static void test_register(void) { CU_ASSERT_EQUAL(run_child(body_register, true), 0); }
+
 static void body_nocache(void) { empty_pool_case(0); }
 static void body_cache(void) { empty_pool_case(256); }
 
@@ -509,6 +521,7 @@ int main(void)
         return CU_SKIP_EXIT;
     }
     static const cu_test tests[] = {
+        {"rg_dpdk_ops_register", test_register},
         {"ops, DPDK cache off", test_ops_nocache},
         {"ops, DPDK cache 256", test_ops_cache},
         {"pktmbuf pool by ops", test_pktmbuf_by_ops},

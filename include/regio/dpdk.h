@@ -28,9 +28,15 @@
  * them from the other threads' caches before it fails; a thread's cache
  * goes back to the ring when the thread exits.  With DPDK's cache on, the
  * driver sees only DPDK's large refills and flushes, which go to the ring.
- * It is registered by a constructor when the object holding it is linked:
- * with the static library, reference any rg_dpdk_* symbol (e.g. call
- * rg_dpdk_ops_name()) so the linker keeps it.
+ *
+ * Registration.  A constructor registers the ops when libregio is loaded
+ * (shared) or when the object holding the driver is linked in (static).  A
+ * program that names the ops only as the string "regio" references nothing
+ * of libregio, so a static link leaves the driver out and a shared link with
+ * --as-needed may drop libregio itself.  Either call rg_dpdk_ops_register()
+ * once before rte_mempool_set_ops_byname (robust with both libraries), or
+ * link with the flags `pkg-config --libs [--static] regio` gives: they carry
+ * -Wl,-u,rg_dpdk_ops_register, which keeps the driver in either link.
  *
  * Errors: DPDK's rte_errno values are converted here, at the seam: calls
  * returning a pointer return NULL with errno set, int calls return -errno.
@@ -48,6 +54,12 @@ extern "C" {
 #endif
 
 struct rte_mempool;
+
+/* Makes sure the "regio" ops are registered with DPDK (a no-op when the
+ * constructor already did it; safe to call from several threads, before or
+ * after rte_eal_init).  0, or -ENOSPC (DPDK's table of ops is full),
+ * -EINVAL (DPDK refused the ops). */
+RG_EXPORT int rg_dpdk_ops_register(void);
 
 /* "regio": the name to give rte_mempool_set_ops_byname or
  * rte_pktmbuf_pool_create_by_ops.  Calling it also keeps the driver linked. */
