@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # examples/bigfile/bench.sh — warm page-cache scan of one large file, side by
-# side in one run: bigfile (rg_mapfile, both cores), bigfile --mode=pread
-# (both cores), bigfile --mode=read (one 64 KiB read() loop) and wc.
+# side in one run: bigfile as it chooses (--mode=auto), bigfile --mode=mmap
+# (rg_mapfile, both cores; and with each thread
+# populating its part first), bigfile --mode=pread (both cores), bigfile
+# --mode=read (one 64 KiB read() loop) and wc; then a table ($BENCH_OUT.tsv)
+# and a plot ($BENCH_OUT.svg).
 # usage: bench.sh BUILD_DIR [FILE] [SIZE_MiB]
 #   FILE defaults to $TMPDIR/regio-bigfile.txt, created with SIZE_MiB
 #   (default 2048) of text lines when missing.  Needs hyperfine.
@@ -29,12 +32,53 @@ echo "file: $file ($(stat -c %s "$file") bytes), $(nproc) cores"
 echo "-- counts (must agree)"
 LC_ALL=C wc "$file"
 "$bf" -q "$file"
+"$bf" -q --mode=mmap "$file"
 "$bf" -q --mode=read "$file"
 "$bf" -q --mode=pread "$file"
-out=${BENCH_OUT:-/dev/null}
+echo "-- what the mapping costs: one byte per 4 KiB page, twice"
+"$bf" -q --mode=touch "$file" > /dev/null
+out=${BENCH_OUT:-${TMPDIR:-/tmp}/bigfile-bench}
 echo "-- lines only (wc -l)"
-hyperfine -N -w 1 -r "${RUNS:-5}" --export-markdown "$out.lines.md" \
-  "wc -l $file" "$bf -q -l $file" "$bf -q -l --mode=pread $file" "$bf -q -l --mode=read $file"
+hyperfine -N -w 1 -r "${RUNS:-5}" --export-markdown "$out.lines.md" --export-csv "$out.lines.csv" \
+  "wc -l $file" "$bf -q -l $file" "$bf -q -l --mode=mmap $file" "$bf -q -l --mode=mmap --populate $file" \
+  "$bf -q -l --mode=pread $file" "$bf -q -l --mode=read $file"
 echo "-- lines, words, bytes (wc)"
-LC_ALL=C hyperfine -N -w 1 -r "${RUNS:-5}" --export-markdown "$out.all.md" \
-  "wc $file" "$bf -q $file" "$bf -q --mode=pread $file" "$bf -q --mode=read $file"
+LC_ALL=C hyperfine -N -w 1 -r "${RUNS:-5}" --export-markdown "$out.all.md" --export-csv "$out.all.csv" \
+  "wc $file" "$bf -q $file" "$bf -q --mode=mmap $file" "$bf -q --mode=mmap --populate $file" \
+  "$bf -q --mode=pread $file" "$bf -q --mode=read $file"
+# one table (mean seconds) and a plot of GB/s
+python3 - "$out" "$(stat -c %s "$file")" <<'PY'
+import csv, subprocess, sys
+out, size = sys.argv[1], int(sys.argv[2])
+def load(f):
+    return [(r['command'], float(r['mean'])) for r in csv.DictReader(open(f))]
+lines, allc = load(out + '.lines.csv'), load(out + '.all.csv')
+names = ['wc', 'bigfile (auto)', 'bigfile --mode=mmap (2 threads)', 'bigfile --mode=mmap --populate',
+         'bigfile --mode=pread (2 threads)', 'bigfile --mode=read (1 thread)']
+with open(out + '.tsv', 'w') as o:
+    o.write('tool\tlines_s\tlines_GBps\tall_s\tall_GBps\n')
+    for n, (_, a), (_, b) in zip(names, lines, allc):
+        o.write('%s\t%.3f\t%.2f\t%.3f\t%.2f\n' % (n, a, size / a / 1e9, b, size / b / 1e9))
+print(open(out + '.tsv').read())
+w = dict(zip(names, zip(lines, allc)))
+for n in names[1:]:
+    print('%s: %.2fx wc -l, %.2fx wc, %.2fx the read() loop (lines), %.2fx (all)' % (
+        n, w['wc'][0][1] / w[n][0][1], w['wc'][1][1] / w[n][1][1],
+        w[names[5]][0][1] / w[n][0][1], w[names[5]][1][1] / w[n][1][1]))
+gp = """set terminal svg size 900,360 font "sans,11"
+set output "%s.svg"
+set datafile separator "\\t"
+set title "warm page-cache scan of %.1f GiB: GB/s (higher is better), mean of hyperfine runs"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left autotitle columnheader
+set xtics font ",9"
+set yrange [0:*]
+plot "%s.tsv" using 3:xtic(1) title "lines (wc -l)", "" using 5 title "lines, words, bytes (LC_ALL=C wc)"
+""" % (out, size / 2**30, out)
+try:
+    subprocess.run(['gnuplot'], input=gp.encode(), check=False)
+except FileNotFoundError:
+    pass
+PY
