@@ -56,7 +56,9 @@
  *
  * Usage: bench_churn [--live BYTES] [--threads N] [--secs S] [--rate OPS]
  *        [--lookups N] [--limit-factor F] [--bucket-chunk SLOTS] [--gc-off]
- *        [--hist FILE] [--seed N]
+ *        [--hist FILE] [--seed N] [--trace-slow US] [--label NAME]
+ * --trace-slow US prints each op slower than US microseconds to stderr with
+ * its time on regio's clock, to line up with RG_DEBUG=gctrace=1's cycles.
  * BYTES takes K/M/G suffixes (powers of 1024).  Prints one `thread` line
  * per thread and one `summary` line (key=value); exits 1 if an allocation
  * failed or a lookup found a missing or damaged entry, so a smoke run can
@@ -307,6 +309,8 @@ static void read_switches(long *v, long *iv)
 }
 
 static atomic_int g_stop;
+static uint64_t g_trace_slow_ns; /* --trace-slow: print ops slower than this */
+static uint64_t g_t_init;        /* ~ regio's start: gctrace's @ times */
 static double g_rate;
 static int g_lookups;
 
@@ -372,14 +376,20 @@ static void *worker_main(void *arg)
         if (t2 - t0 > SLOW_NS) {
             long v, iv;
             read_switches(&v, &iv);
-            if (v != w->nvcsw)
+            const char *cls = "clean";
+            if (v != w->nvcsw) {
                 w->slow_blocked++;
-            else if (iv != w->nivcsw)
+                cls = "blocked";
+            } else if (iv != w->nivcsw) {
                 w->slow_preempted++;
-            else {
+                cls = "preempted";
+            } else {
                 w->slow_clean++;
                 hadd(&w->clean, t2 - t0);
             }
+            if (g_trace_slow_ns && t2 - t0 > g_trace_slow_ns)
+                fprintf(stderr, "slow op: thread %d @%.3fs (regio's clock) %.3f ms, safepoint %.3f ms, %s\n", w->id,
+                        (double)(t0 - g_t_init) / 1e9, (double)(t2 - t0) / 1e6, (double)(t2 - t1) / 1e6, cls);
             w->nvcsw = v;
             w->nivcsw = iv;
         } else {
@@ -526,7 +536,7 @@ int main(int argc, char **argv)
     int threads = 2;
     unsigned chunk_slots = 0;
     bool gc_off = false;
-    const char *hist_path = NULL;
+    const char *hist_path = NULL, *label = NULL;
     uint64_t seed = 42;
     g_rate = 100000;
     g_lookups = 4;
@@ -557,6 +567,10 @@ int main(int argc, char **argv)
             chunk_slots = (unsigned)atoi(v);
         else if (!strcmp(a, "--hist"))
             hist_path = v;
+        else if (!strcmp(a, "--label"))
+            label = v;
+        else if (!strcmp(a, "--trace-slow"))
+            g_trace_slow_ns = (uint64_t)(atof(v) * 1e3);
         else if (!strcmp(a, "--seed"))
             seed = strtoull(v, NULL, 0);
         else {
@@ -605,6 +619,7 @@ int main(int argc, char **argv)
         rg_set_memory_limit(limit);
     rg_thread_attach();
     uint64_t t_init = now_ns();
+    g_t_init = t_init;
     g_dir = NULL;
     rg_root *root = rg_root_add(&g_dir);
     if (root == NULL) {
@@ -636,7 +651,7 @@ int main(int argc, char **argv)
     pthread_create(&mon.th, NULL, monitor_main, &mon);
 
     /* Build: pairs (2p, 2p+1), each the other's friend. */
-    uint64_t tb0 = now_ns(), rng = seed, build_fails = 0;
+    uint64_t tb0 = now_ns(), rng = seed, build_fails = 0, built = 0;
     for (uint64_t p = 0; p < pairs; p++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         entry *a = new_entry(2 * p, (unsigned)(rng >> 60) & 3);
@@ -645,6 +660,7 @@ int main(int argc, char **argv)
             build_fails++;
             break;
         }
+        built += a->size + b->size;
         rg_write(a, &a->friend, b);
         rg_write(b, &b->friend, a);
         insert(a);
@@ -654,7 +670,16 @@ int main(int argc, char **argv)
     }
     double build_s = (double)(now_ns() - tb0) / 1e9;
     if (build_fails) {
-        fprintf(stderr, "bench_churn: allocation failed while building (%s)\n", strerror(errno));
+        int err = errno;
+        rg_memstats fm;
+        rg_read_memstats(&fm);
+        fprintf(stderr,
+                "bench_churn: allocation failed while building (%s) after %.1f MiB of entries: sys %.1f MiB, "
+                "heap_alloc %.1f, heap_inuse %.1f, idle %.1f, metadata %.1f MiB, %llu segments, %llu cycles, "
+                "limit %.1f MiB\n",
+                strerror(err), (double)built / 1048576.0, fm.sys / 1048576.0, fm.heap_alloc / 1048576.0,
+                fm.heap_inuse / 1048576.0, fm.heap_idle / 1048576.0, fm.metadata / 1048576.0,
+                (unsigned long long)fm.segments, (unsigned long long)fm.num_gc, (double)limit / 1048576.0);
         atomic_store(&mon.stop, 1);
         pthread_join(mon.th, NULL);
         return 1;
@@ -695,7 +720,7 @@ int main(int argc, char **argv)
     uint64_t ops = 0, fails = 0, missing = 0, damaged = 0, mut_cpu = 0;
     hist *all = calloc(3, sizeof *all);
     uint64_t slow[3] = {0, 0, 0};
-    const char *sys = gc_off ? "regio-gcoff" : "regio";
+    const char *sys = label ? label : gc_off ? "regio-gcoff" : "regio";
     FILE *hf = hist_path ? fopen(hist_path, "a") : NULL;
     for (int i = 0; i < threads; i++) {
         worker *x = &w[i];

@@ -12,7 +12,7 @@ operation above that baseline is what collecting cost, counted the same
 way for both systems.
 
 Usage: perf/run_churn.py [--build DIR] [--live 1G] [--secs 20]
-       [--rate 100000] [--threads 1,2] [--baseline] [--quick] [--out DIR]
+       [--rate 100000] [--threads 1,2] [--baseline] [--regio-4k] [--quick] [--out DIR]
        [--systems regio,go] [-- extra bench_churn args]
 --quick: a 64 MiB live set for 3 s (a smoke run, ~30 s in all).
 Needs: a configured meson build dir (ninja builds perf/bench_churn),
@@ -154,9 +154,9 @@ def plot(tsv, svg, thread_counts):
                     c += k
                     q = min(c / n, 1 - 1.0 / (n * 10))  # the max at 1/(10n)
                     o.write(f"{1.0 / (1.0 - q):.6g} {v / 1000.0:.6g}\n")
-            color = "#1f77b4" if sysname == "regio" else "#d62728"
-            if who == "t1":
-                color = "#17becf" if sysname == "regio" else "#ff7f0e"
+            palette = {"regio": ("#1f77b4", "#17becf"), "go": ("#d62728", "#ff7f0e"),
+                       "regio-4k": ("#2ca02c", "#98df8a")}
+            color = palette.get(sysname, ("#7f7f7f", "#bcbd22"))[1 if who == "t1" else 0]
             # clean ops: thin (dashed lines do not survive every SVG renderer)
             width = "lw 1" if kind == "op_clean" else "lw 2.5"
             title = f"{sysname} {who}" + (" (clean ops)" if kind == "op_clean" else "")
@@ -193,6 +193,8 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--systems", default="regio,go")
     ap.add_argument("--baseline", action="store_true")
+    ap.add_argument("--regio-4k", action="store_true",
+                    help="also regio on 4 KiB pages (RG_HUGEPAGES=off), as Go 1.19's heap mostly is here")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "perf", "results"))
     ap.add_argument("extra", nargs="*")
@@ -230,17 +232,23 @@ def main():
             variants.append((s, False))
             if a.baseline:
                 variants.append((s, True))
+            if s == "regio" and a.regio_4k:
+                variants.append(("regio-4k", False))
         for s, off in variants:
             args = common + ["--threads", str(tc)] + (["--gc-off"] if off else [])
             if s == "regio":
                 cmd = [regio_bin] + args
                 env = dict(os.environ)
+            elif s == "regio-4k":
+                cmd = [regio_bin] + args + ["--label", "regio-4k"]
+                env = dict(os.environ, RG_HUGEPAGES="off")
             else:
                 cmd = [go_bin] + args
                 env = dict(os.environ, GOMAXPROCS=os.environ.get("GOMAXPROCS", "2"))
                 env.pop("GOMEMLIMIT", None)  # the program sets its own limit
             rows, text = run(cmd, env)
-            raw.append(f"$ {'GOMAXPROCS=2 ' if s == 'go' else ''}{' '.join(cmd)}\n{text.rstrip()}")
+            pre = "GOMAXPROCS=2 " if s == "go" else "RG_HUGEPAGES=off " if s == "regio-4k" else ""
+            raw.append(f"$ {pre}{' '.join(cmd)}\n{text.rstrip()}")
             for r in rows:
                 if r["kind"] == "summary":
                     if off:
