@@ -24,9 +24,10 @@
  * with a 128-bit per-map random seed on both multiplier sides, so an input
  * cannot zero a multiplier without knowing the seed.
  *
- * Slots are 24 bytes: keys of up to 8 bytes live in the slot (zero-padded
- * word: equality is one compare), longer keys in the table's key log
- * (standalone, heap) or on the region.  The slot keeps 32 more hash bits, so
+ * Slots are 32 bytes: keys of up to 16 bytes live in the slot (two
+ * zero-padded words: equality is two compares, and a hit reads no other
+ * memory), longer keys in the table's key log (standalone, heap) or on the
+ * region.  The slot keeps 32 more hash bits, so
  * a rebuild never rehashes a key.
  *
  * Heap maps (rg_map_new_heap): the same tables, made of collected-heap
@@ -52,26 +53,36 @@
 #define GROUP 16
 #define CTRL_EMPTY ((uint8_t)0x80)
 #define CTRL_DELETED ((uint8_t)0xFE)
-#define INLINE_MAX 8
+#define INLINE_MAX 16
 #define MAP_MAGIC 0x6d61702du
 #define MAX_GROUPS ((size_t)1 << 32) /* the slot's 32 hash bits pick the group */
 
 typedef struct slot {
     union {
-        uint64_t u;         /* klen <= 8: the key's bytes, zero-padded */
-        const uint8_t *ptr; /* klen > 8: the key's bytes elsewhere */
+        uint64_t u[2];      /* klen <= 16: the key's bytes, zero-padded */
+        const uint8_t *ptr; /* klen > 16: the key's bytes elsewhere */
     } k;
     uint32_t klen;
     uint32_t hhi; /* hash bits 7..38: the group index in any table size */
     void *val;
 } slot;
+/* 32 bytes: two slots per cache line, none straddling two (slot arrays are
+ * 64-byte aligned in large tables), so a hit on a key of up to 16 bytes
+ * touches two cache lines: its control group and its slot. */
+_Static_assert(sizeof(slot) == 32, "slot layout");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "inline keys are stored as little-endian words");
+
+/* A key of up to 16 bytes as two zero-padded words (bytes 0..7, 8..15). */
+typedef struct kw {
+    uint64_t a, b;
+} kw;
 
 /* One table: header, then ngroups * 16 control bytes, then the slots, in one
  * block; long keys in a separate log (standalone maps).
  * Invariants: live <= used <= max_used < capacity;
  *             live == number of FULL control bytes;
  *             used == FULL + DELETED;
- *             long_bytes == sum of klen over FULL slots with klen > 8
+ *             long_bytes == sum of klen over FULL slots with klen > 16
  *                         <= log_used <= log_cap. */
 typedef struct table {
     uint8_t *ctrl;
@@ -84,7 +95,9 @@ typedef struct table {
     struct table *next_retired;
 } table;
 
-#define TABLE_HDR ((sizeof(table) + 15) & ~(size_t)15)
+#define TABLE_HDR ((sizeof(table) + 63) & ~(size_t)63)
+/* offset of the slots after the control bytes: 64-byte aligned */
+#define CTRL_BYTES(cap) (((cap) + 63) & ~(size_t)63)
 
 struct rg_map {
     table *t;
@@ -184,9 +197,20 @@ static inline uint64_t small_word(const void *key, size_t klen)
     return 0;
 }
 
-static inline uint64_t hash_small(const rg_map *m, uint64_t w, size_t klen)
+/* The key's bytes as two zero-padded words (klen <= 16): injective per
+ * klen.  Keys of 9..16 bytes: two overlapping loads, the second shifted so
+ * that only bytes 8.. remain. */
+static inline kw key_words(const void *key, size_t klen)
 {
-    uint64_t h = mix(w ^ m->s0, m->s1 ^ (klen * K0));
+    const uint8_t *p = key;
+    if (klen > 8)
+        return (kw){rd64(p), rd64(p + klen - 8) >> ((16 - klen) * 8)};
+    return (kw){small_word(p, klen), 0};
+}
+
+static inline uint64_t hash_small(const rg_map *m, kw w, size_t klen)
+{
+    uint64_t h = mix(w.a ^ m->s0, w.b ^ m->s1 ^ (klen * K0));
     return mix(h ^ K1, m->s0 ^ K2);
 }
 
@@ -205,15 +229,10 @@ static RGI_NOINLINE uint64_t hash_long(const rg_map *m, const uint8_t *p, size_t
     return mix(h ^ K1, m->s0 ^ K2);
 }
 
-static inline uint64_t hash_key(const rg_map *m, const void *key, size_t klen, uint64_t w)
+static inline uint64_t hash_key(const rg_map *m, const void *key, size_t klen, kw w)
 {
     if (klen <= INLINE_MAX)
         return hash_small(m, w, klen);
-    if (klen <= 16) {
-        const uint8_t *p = key;
-        uint64_t h = mix(rd64(p) ^ m->s0, rd64(p + klen - 8) ^ m->s1 ^ (klen * K0));
-        return mix(h ^ K1, m->s0 ^ K2);
-    }
     return hash_long(m, key, klen);
 }
 
@@ -280,7 +299,7 @@ static inline uint32_t grp_free(grp g)
 #endif
 static inline uint32_t grp_empty(grp g) { return grp_match(g, CTRL_EMPTY); }
 
-/* Equality of two long keys (klen > 8): overlapping word loads up to 32
+/* Equality of two long keys (klen > 16): overlapping word loads up to 32
  * bytes (no call), memcmp beyond. */
 static inline bool long_eq(const uint8_t *a, const uint8_t *b, size_t n)
 {
@@ -292,16 +311,21 @@ static inline bool long_eq(const uint8_t *a, const uint8_t *b, size_t n)
     return memcmp(a, b, n) == 0;
 }
 
-static inline bool slot_eq(const slot *s, const void *key, size_t klen, uint64_t w)
+static inline bool slot_eq(const slot *s, const void *key, size_t klen, kw w)
 {
     if (s->klen != klen)
         return false;
     if (klen <= INLINE_MAX)
-        return s->k.u == w;
+        return ((s->k.u[0] ^ w.a) | (s->k.u[1] ^ w.b)) == 0;
     return long_eq(s->k.ptr, key, klen);
 }
 
-static inline slot *find(const table *t, const void *key, size_t klen, uint64_t w, uint64_t h)
+static inline kw slot_words(const slot *s)
+{
+    return s->klen <= INLINE_MAX ? (kw){s->k.u[0], s->k.u[1]} : (kw){0, 0};
+}
+
+static inline slot *find(const table *t, const void *key, size_t klen, kw w, uint64_t h)
 {
     size_t mask = t->gmask, g = (size_t)(h >> 7) & mask;
     uint8_t tag = (uint8_t)(h & 0x7f);
@@ -388,7 +412,7 @@ static table *block_table_new(rg_map *m, size_t cap, size_t bytes, size_t log_ca
         return NULL;
     memset(t, 0, sizeof *t);
     t->ctrl = (uint8_t *)t + TABLE_HDR;
-    t->slots = (slot *)(void *)(t->ctrl + cap);
+    t->slots = (slot *)(void *)(t->ctrl + CTRL_BYTES(cap));
     if (!m->r) {
         if (log_cap) {
             t->log = rg_malloc(log_cap);
@@ -460,8 +484,8 @@ static RGI_NOINLINE int rebuild(rg_map *m, size_t need, size_t extra)
     if (m->r && old != &empty_table && ng < old->gmask + 1)
         ng = old->gmask + 1; /* a region map never shrinks: it would only cost more region */
     size_t cap = ng * GROUP, bytes, log_cap = 0;
-    if (__builtin_mul_overflow(cap, sizeof(slot) + 1, &bytes) ||
-        __builtin_add_overflow(bytes, TABLE_HDR, &bytes) || bytes > PTRDIFF_MAX)
+    if (__builtin_mul_overflow(cap, sizeof(slot), &bytes) ||
+        __builtin_add_overflow(bytes, TABLE_HDR + CTRL_BYTES(cap), &bytes) || bytes > PTRDIFF_MAX)
         return -ENOMEM;
     if (!m->r) {
         log_cap = log_cap_for(old->long_bytes, old->live, cap - cap / 8, extra);
@@ -593,7 +617,7 @@ static RGI_NOINLINE bool heap_val_ok(const void *val, const char *call)
     return false;
 }
 
-static int put(rg_map *m, const void *key, size_t klen, uint64_t w, uint64_t h, void *val)
+static int put(rg_map *m, const void *key, size_t klen, kw w, uint64_t h, void *val)
 {
     uint8_t tag = (uint8_t)(h & 0x7f);
     for (;;) {
@@ -628,7 +652,8 @@ static int put(rg_map *m, const void *key, size_t klen, uint64_t w, uint64_t h, 
         }
         slot *s = &t->slots[cand];
         if (!longk) {
-            s->k.u = w;
+            s->k.u[0] = w.a;
+            s->k.u[1] = w.b;
         } else {
             uint8_t *k;
             if (m->r) {
@@ -679,7 +704,7 @@ int rg_map_put(rg_map *m, const void *key, size_t klen, void *val)
         return -EINVAL;
     if (RG_UNLIKELY(m->heap) && !heap_val_ok(val, "rg_map_put"))
         return -EINVAL;
-    uint64_t w = klen <= INLINE_MAX ? small_word(key, klen) : 0;
+    kw w = klen <= INLINE_MAX ? key_words(key, klen) : (kw){0, 0};
     return put(m, key, klen, w, hash_key(m, key, klen, w), val);
 }
 
@@ -687,7 +712,7 @@ int rg_map_find(const rg_map *m, const void *key, size_t klen, void **val)
 {
     if (!map_ok(m, key, klen, "rg_map_find"))
         return 0;
-    uint64_t w = klen <= INLINE_MAX ? small_word(key, klen) : 0;
+    kw w = klen <= INLINE_MAX ? key_words(key, klen) : (kw){0, 0};
     slot *s = find(m->t, key, klen, w, hash_key(m, key, klen, w));
     if (s == NULL)
         return 0;
@@ -700,7 +725,7 @@ void *rg_map_get(const rg_map *m, const void *key, size_t klen)
 {
     if (!map_ok(m, key, klen, "rg_map_get"))
         return NULL;
-    uint64_t w = klen <= INLINE_MAX ? small_word(key, klen) : 0;
+    kw w = klen <= INLINE_MAX ? key_words(key, klen) : (kw){0, 0};
     slot *s = find(m->t, key, klen, w, hash_key(m, key, klen, w));
     return s ? s->val : NULL;
 }
@@ -709,7 +734,7 @@ int rg_map_del(rg_map *m, const void *key, size_t klen)
 {
     if (!map_ok(m, key, klen, "rg_map_del"))
         return -EINVAL;
-    uint64_t w = klen <= INLINE_MAX ? small_word(key, klen) : 0;
+    kw w = klen <= INLINE_MAX ? key_words(key, klen) : (kw){0, 0};
     table *t = m->t;
     slot *s = find(t, key, klen, w, hash_key(m, key, klen, w));
     if (s == NULL)
@@ -724,14 +749,14 @@ int rg_map_put_u64(rg_map *m, uint64_t key, void *val)
         return -EINVAL;
     if (RG_UNLIKELY(m->heap) && !heap_val_ok(val, "rg_map_put_u64"))
         return -EINVAL;
-    return put(m, &key, 8, key, hash_small(m, key, 8), val);
+    return put(m, &key, 8, (kw){key, 0}, hash_small(m, (kw){key, 0}, 8), val);
 }
 
 int rg_map_find_u64(const rg_map *m, uint64_t key, void **val)
 {
     if (!map_ok(m, &key, 8, "rg_map_find_u64"))
         return 0;
-    slot *s = find(m->t, &key, 8, key, hash_small(m, key, 8));
+    slot *s = find(m->t, &key, 8, (kw){key, 0}, hash_small(m, (kw){key, 0}, 8));
     if (s == NULL)
         return 0;
     if (val)
@@ -743,7 +768,7 @@ void *rg_map_get_u64(const rg_map *m, uint64_t key)
 {
     if (!map_ok(m, &key, 8, "rg_map_get_u64"))
         return NULL;
-    slot *s = find(m->t, &key, 8, key, hash_small(m, key, 8));
+    slot *s = find(m->t, &key, 8, (kw){key, 0}, hash_small(m, (kw){key, 0}, 8));
     return s ? s->val : NULL;
 }
 
@@ -752,7 +777,7 @@ int rg_map_del_u64(rg_map *m, uint64_t key)
     if (!map_ok(m, &key, 8, "rg_map_del_u64"))
         return -EINVAL;
     table *t = m->t;
-    slot *s = find(t, &key, 8, key, hash_small(m, key, 8));
+    slot *s = find(t, &key, 8, (kw){key, 0}, hash_small(m, (kw){key, 0}, 8));
     if (s == NULL)
         return 0;
     del_slot(m, t, s);
@@ -845,11 +870,11 @@ bool rgi_map_is_valid(const rg_map *m)
                 if (!m->r && (s->k.ptr < t->log || s->k.ptr + s->klen > t->log + t->log_used))
                     return false;
             }
-            const void *kp = s->klen <= INLINE_MAX ? (const void *)&s->k.u : (const void *)s->k.ptr;
-            uint64_t h = hash_key(m, kp, s->klen, s->klen <= INLINE_MAX ? s->k.u : 0);
+            const void *kp = s->klen <= INLINE_MAX ? (const void *)s->k.u : (const void *)s->k.ptr;
+            uint64_t h = hash_key(m, kp, s->klen, slot_words(s));
             if ((h & 0x7f) != c || (uint32_t)(h >> 7) != s->hhi)
                 return false;
-            if (find(t, kp, s->klen, s->klen <= INLINE_MAX ? s->k.u : 0, h) != s)
+            if (find(t, kp, s->klen, slot_words(s), h) != s)
                 return false;
         }
     }
@@ -898,15 +923,16 @@ int rg_map_iter_next(rg_map_iter *it, const void **key, size_t *klen, void **val
         if (t != m->t) {
             /* the table was rebuilt since the iteration began: this table is
              * frozen; the entry counts only if the map still has it */
-            const void *kp = s->klen <= INLINE_MAX ? (const void *)&s->k.u : (const void *)s->k.ptr;
+            const void *kp = s->klen <= INLINE_MAX ? (const void *)s->k.u : (const void *)s->k.ptr;
             uint64_t h = ((uint64_t)s->hhi << 7) | t->ctrl[i];
-            s = find(m->t, kp, s->klen, s->k.u, h);
+            s = find(m->t, kp, s->klen, slot_words(s), h);
             if (s == NULL)
                 continue;
         }
         if (s->klen <= INLINE_MAX) {
-            it->kbuf = s->k.u; /* the slot may be reused once this entry is deleted */
-            it->cur_key = &it->kbuf;
+            it->kbuf[0] = s->k.u[0]; /* the slot may be reused once this entry is deleted */
+            it->kbuf[1] = s->k.u[1];
+            it->cur_key = it->kbuf;
         } else {
             it->cur_key = s->k.ptr;
         }

@@ -491,6 +491,32 @@ static void test_similar_keys(void)
         bad += rg_map_get(m, key, (size_t)kl) != (void *)(uintptr_t)(i + 1);
     }
     CU_ASSERT_EQUAL(bad, 0);
+    /* keys of 9..16 bytes (inline in the slot) that differ only in their
+     * last bytes, and all-zero keys that differ only in length */
+    rg_map_clear(m);
+    for (size_t len = 9; len <= 16; len++)
+        for (int i = 0; i < 1000; i++) {
+            memcpy(key, "abcdefghijklmnop", 16);
+            key[len - 1] = (char)i;
+            key[len - 2] = (char)(i >> 8);
+            CU_ASSERT_EQUAL(rg_map_put(m, key, len, (void *)(uintptr_t)(len * 1000 + (size_t)i + 1)), 1);
+        }
+    memset(key, 0, sizeof key);
+    for (size_t len = 0; len <= 24; len++)
+        CU_ASSERT_EQUAL(rg_map_put(m, key, len, (void *)(uintptr_t)(len + 1)), 1);
+    for (size_t len = 9; len <= 16; len++)
+        for (int i = 0; i < 1000; i++) {
+            memcpy(key, "abcdefghijklmnop", 16);
+            key[len - 1] = (char)i;
+            key[len - 2] = (char)(i >> 8);
+            bad += rg_map_get(m, key, len) != (void *)(uintptr_t)(len * 1000 + (size_t)i + 1);
+        }
+    memset(key, 0, sizeof key);
+    for (size_t len = 0; len <= 24; len++)
+        bad += rg_map_get(m, key, len) != (void *)(uintptr_t)(len + 1);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(rg_map_len(m), 8 * 1000 + 25);
+    CU_ASSERT(rgi_map_is_valid(m));
     /* short keys of every length 0..3 */
     rg_map_clear(m);
     uint8_t k[3];

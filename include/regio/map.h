@@ -15,7 +15,7 @@
  *
  * Where memory lives:
  *   r == NULL (standalone): the map's header, its table and its key bytes
- *     come from rg_malloc.  Keys of up to 8 bytes live inside the table's
+ *     come from rg_malloc.  Keys of up to 16 bytes live inside the table's
  *     slots; longer keys live in a key log owned by the table, which is
  *     compacted whenever the table is rebuilt.  The map shrinks: when fewer
  *     than 5/16 of its slots are live after a delete it is rebuilt at the
@@ -54,7 +54,7 @@
  *         are reclaimed by the collector, so rg_map_mem() (bytes of the
  *         current objects) falls at once and the process's heap after the
  *         next cycle.
- *     A table is one heap object of 25 bytes per slot (plus key log), which
+ *     A table's slots are one heap object of 32 bytes per slot, which
  *     the collector scans in one step: a map of millions of entries makes
  *     that step long (the collector does not split large objects yet).
  *
@@ -88,7 +88,7 @@
  *     produced exactly once, even if the insert rebuilt the table.
  * A key pointer an iterator returns stays valid, whatever the map does
  * meanwhile, until the next rg_map_iter_next on that iterator (keys of up to
- * 8 bytes are copied into the iterator); keys longer than 8 bytes stay valid
+ * 16 bytes are copied into the iterator); longer keys stay valid
  * until the iteration ends (iter_next returned 0, or rg_map_iter_end): a
  * table rebuilt during an iteration is kept until then.  An iteration
  * abandoned early must be ended with rg_map_iter_end(), else the kept tables
@@ -177,7 +177,7 @@ typedef struct rg_map_iter {
     void *tab;      /* the table being walked */
     size_t pos;     /* next slot */
     const void *cur_key; size_t cur_klen; /* the entry last produced */
-    uint64_t kbuf;  /* copy of a key of up to 8 bytes */
+    uint64_t kbuf[2]; /* copy of a key of up to 16 bytes */
     int active;
 } rg_map_iter;
 
