@@ -3,27 +3,37 @@
 # 127.0.0.1 (two loops), runs memcached's conformance suite (memccapable -a,
 # libmemcached-tools) against it, then checks the bad-input replies (malformed
 # commands, oversized keys and values, a client gone mid-value) and that the
-# server is still up.  Exit 77 (skip) when memccapable is missing.
+# server is still up.  All of it twice: with the io_uring loop (when built
+# and the kernel allows it) and with the epoll loop (-E).  Exit 77 (skip)
+# when memccapable is missing.
 set -u
 srv=${1:?usage: kvcache.sh KVCACHE}
 command -v memccapable >/dev/null || { echo "memccapable missing: skip"; exit 77; }
-out=$(mktemp)
-"$srv" -p 0 -t 2 -m 64 >"$out" &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$out"; }
-trap cleanup EXIT
-port=
-for _ in $(seq 100); do
-  port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: no port printed"; exit 1; }
 fail=0
+pid=
+out=$(mktemp)
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -f "$out"; }
+trap cleanup EXIT
 check() { # name expected actual
   if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAIL: $1: expected [$2] got [$3]"; fail=1; fi
 }
+start() { # args... -> pid, port (the server's stdout in $out)
+  "$srv" "$@" >"$out" 2>&1 &
+  pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out")
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "FAIL: no port printed"; cat "$out"; exit 1; }
+}
+stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=; }
 
+for loopflag in "" -E; do
+start -p 0 -t 2 -m 64 $loopflag
+echo "== $(sed -n 's/^loop //p' "$out") loop"
 timeout 60 memccapable -h 127.0.0.1 -p "$port" -a -t 5 || { echo "FAIL: memccapable"; fail=1; }
 
 # One request on a fresh connection: prints the first reply line, CR stripped.
@@ -60,6 +70,8 @@ check "stats has regio fields" "1" "$(exec 3<>/dev/tcp/127.0.0.1/$port; printf '
       n=0; while IFS= read -r -t 5 l <&3; do l=${l%$'\r'}; [ "$l" = END ] && break;
       case $l in "STAT regio_limit "*) n=1;; esac; done; echo $n)"
 kill -0 "$pid" 2>/dev/null || { echo "FAIL: server died"; fail=1; }
+stop
+done
 
 # -D: regio's debug endpoint beside the cache (skipped when regio was built
 # without libmicrohttpd: the server then refuses to start).
@@ -87,9 +99,11 @@ fi
 kill "$pid3" 2>/dev/null; wait "$pid3" 2>/dev/null; rm -f "$out3"
 
 # Eviction under the hard limit: 20 MiB of values into -m 16 (items are
-# evicted past 8 MiB): every store succeeds, evictions are counted.
+# evicted past 8 MiB): every store succeeds, evictions are counted.  Values
+# of 512 KiB arrive in many receive buffers, pipelined.
+for loopflag in "" -E; do
 out2=$(mktemp)
-"$srv" -p 0 -t 1 -m 16 >"$out2" &
+"$srv" -p 0 -t 1 -m 16 $loopflag >"$out2" &
 pid2=$!
 port2=
 for _ in $(seq 100); do port2=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$out2"); [ -n "$port2" ] && break; sleep 0.1; done
@@ -107,4 +121,5 @@ check "stores under the limit" 40 "$stored"
 [ "${evicted:-0}" -gt 0 ] && echo "ok: evictions $evicted" || { echo "FAIL: no evictions"; fail=1; }
 kill -0 "$pid2" 2>/dev/null || { echo "FAIL: server died under the limit"; fail=1; }
 kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null; rm -f "$out2"
+done
 exit $fail

@@ -1,16 +1,24 @@
 /* examples/kvcache — a memcached-compatible (ASCII protocol) cache server on
  * regio.
  *
- * Threads: -t N event loops, each an epoll instance over the one shared
- * listening socket (EPOLLEXCLUSIVE, so one loop wakes per connection) and
- * the connections it accepted.  This first landing uses epoll, not io_uring:
- * a readiness loop was what could be made correct in the time; the io_uring
- * loop of examples/httpd is the next step.
+ * Threads: -t N event loops, one per thread; a connection stays on the loop
+ * that accepted it.  Built with regio's `uring` feature, each loop is an
+ * io_uring: a multishot accept on the shared listener, one multishot recv
+ * per connection fed by a provided buffer ring whose buffers come from an
+ * rg_objpool (regio/uring.h), commands parsed in place in the lent buffer,
+ * replies sent from the batch's region with one send in flight, the region
+ * reset when the batch is on the wire.  Where io_uring is unavailable (or
+ * with -E) each loop is an epoll instance over the shared listener
+ * (EPOLLEXCLUSIVE) and its connections.  The first line of stdout says
+ * which: "loop io_uring" or "loop epoll".
  *
  * Memory:
- *   - each connection has an rg_region; every reply of a batch of pipelined
- *     requests is assembled in it and the region is reset once the batch is
- *     sent, so parsing and response assembly never call malloc;
+ *   - every reply of a batch of pipelined requests is assembled in a region
+ *     the loop lends the connection for that batch; it is reset once the
+ *     batch is sent and goes back to the loop's cache, so parsing and
+ *     response assembly never call malloc and an idle connection holds only
+ *     its conn struct (input cut mid-command is kept in a per-connection
+ *     buffer, allocated only then);
  *   - items (header, key, value) are rg_malloc'd objects, indexed by a
  *     standalone rg_map per shard (16 shards, one mutex each: rg_map is
  *     single-threaded).  They are not on the collected heap yet: items have
@@ -27,16 +35,18 @@
  * flush_all, stats, version, verbosity, quit, noreply.  Exptime: 0 never,
  * negative already expired, up to 30 days relative, beyond that a Unix time.
  *
- * Usage: kvcache [-p PORT] [-t THREADS] [-m MiB] [-l 127.0.0.1] [-D ADDR]
+ * Usage: kvcache [-p PORT] [-t THREADS] [-m MiB] [-l 127.0.0.1] [-D ADDR] [-E]
  *   -p 0 takes an ephemeral port; the port is printed as "port N".
  *   -D ADDR serves regio's debug endpoint and live dashboard (/debug/regio,
  *   rg_debug_serve) on ADDR, e.g. 127.0.0.1:0; printed as "debug port N".
+ *   -E uses the epoll loop even where io_uring works.
  */
 #define _GNU_SOURCE
 #include <regio.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,9 +59,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef KV_URING
+#include <regio/uring.h>
+#endif
 
 #define KEY_MAX 250
 #define ITEM_MAX (1024 * 1024)     /* largest value, like memcached's -I 1m */
@@ -182,25 +197,93 @@ static int item_link(shard *s, item *it, item *old, int64_t now)
     return 0;
 }
 
+/* Frees about need bytes of items, oldest first across the shards, for a
+ * connection buffer the limit refused.  0 if anything was freed. */
+static int evict_for(size_t need)
+{
+    static _Atomic unsigned rr; /* relaxed: only spreads the victims */
+    size_t freed = 0;
+    for (int i = 0; i < NSHARD * 64 && freed < need; i++) {
+        shard *s = &shards[atomic_fetch_add_explicit(&rr, 1, memory_order_relaxed) % NSHARD];
+        pthread_mutex_lock(&s->mu);
+        if (s->tail) { freed += item_size(s->tail); item_drop(s, s->tail); BUMP(st_evict); }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return freed ? 0 : -1;
+}
+
 /* ---- connections ---------------------------------------------------- */
 
+#define OUT_BATCH (256 * 1024)     /* stop parsing a batch once its replies pass this */
+#define IN_HIGH (2 * 1024 * 1024)  /* uring: stop receiving above this much kept input */
+#define IN_MAX (8 * 1024 * 1024)   /* kept input that closes the connection */
+#define RCACHE 64                  /* idle regions a loop keeps for its next batches */
+
+typedef struct worker worker;
+
 typedef struct conn {
+    worker *w;
     int fd;
-    rg_region *r;          /* replies of the current batch */
-    char *in; size_t in_len, in_cap;
+    rg_region *r;          /* replies of the current batch; NULL while idle */
+    char *in; size_t in_len, in_cap; /* input kept between reads (lazily allocated) */
     char *out; size_t out_len, out_cap, out_off;
     size_t swallow;        /* bytes of a rejected value still to skip */
-    int closing;
-    int want_out;          /* registered for EPOLLOUT instead of EPOLLIN */
+    int closing;           /* 1: close once the replies are sent, 2: at once */
+    int want_out;          /* epoll: registered for EPOLLOUT instead of EPOLLIN */
+    int dead;              /* uring: shut down, freed when inflight reaches 0 */
+    int sending;           /* uring: a send of out is in flight */
+    int recv_armed;        /* uring: the multishot recv is active */
+    int recv_paused;       /* uring: recv cancelled until kept input drains */
+    int inflight;          /* uring: operations whose last CQE is still due */
+    struct conn *parked;   /* uring: next connection waiting for a buffer */
+    int is_parked;         /* uring: on its loop's park list (counted in inflight) */
 } conn;
+
+/* One event loop: its connections never migrate, so everything here is
+ * touched by its own thread only. */
+struct worker {
+    rg_region *rcache[RCACHE];
+    int nr;
+    char *scratch;         /* epoll: the buffer recv reads into */
+#ifdef KV_URING
+    struct io_uring ring;
+    rg_objpool *bufs;      /* receive buffers: the provided buffer ring's supply */
+    rg_uring_bufring *br;
+    conn *parked;          /* connections whose recv found the ring empty */
+#endif
+};
+
+/* The region a batch's replies are built in: the loop's cache first, so an
+ * idle connection holds no region at all (10,000 idle clients cost their
+ * conn structs only). */
+static rg_region *region_get(worker *w)
+{
+    if (w->nr) return w->rcache[--w->nr];
+    return rg_region_new();
+}
+
+/* The batch is sent: its memory goes at once, the region back to the cache. */
+static void region_done(conn *c)
+{
+    rg_region *r = c->r;
+    c->r = NULL;
+    c->out = NULL; c->out_len = c->out_cap = c->out_off = 0;
+    if (!r) return;
+    rg_region_reset(r);
+    if (c->w->nr < RCACHE) c->w->rcache[c->w->nr++] = r;
+    else rg_region_free(r);
+}
 
 static void out_put(conn *c, const void *p, size_t n)
 {
+    if (c->closing == 2) return;
     if (c->out_len + n > c->out_cap) {
+        if (!c->r && !(c->r = region_get(c->w))) { c->closing = 2; return; }
         size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
         while (cap < c->out_len + n) cap *= 2;
-        char *o = rg_alloc(c->r, cap); /* the old buffer stays in the region until reset */
-        if (!o) { c->closing = 1; return; }
+        char *o; /* the old buffer stays in the region until reset */
+        while (!(o = rg_alloc(c->r, cap)))
+            if (evict_for(cap) < 0) { c->closing = 2; return; }
         if (c->out_len) memcpy(o, c->out, c->out_len);
         c->out = o; c->out_cap = cap;
     }
@@ -473,19 +556,22 @@ static void do_stats(conn *c)
     out_str(c, "END\r\n");
 }
 
-/* Runs complete commands in c->in.  Returns the bytes consumed. */
-static size_t process(conn *c)
+/* Runs the complete commands in buf[0..len) until the batch's replies pass
+ * OUT_BATCH.  Returns the bytes consumed.  Nothing refers to buf afterwards
+ * (stores copy the value), so buf may be a receive buffer lent by the
+ * kernel's buffer ring. */
+static size_t process(conn *c, const char *buf, size_t len)
 {
     size_t off = 0;
-    while (off < c->in_len && !c->closing) {
-        char *p = c->in + off;
-        size_t avail = c->in_len - off;
+    while (off < len && !c->closing && c->out_len - c->out_off < OUT_BATCH) {
+        const char *p = buf + off;
+        size_t avail = len - off;
         if (c->swallow) {
             size_t k = avail < c->swallow ? avail : c->swallow;
             c->swallow -= k; off += k;
             continue;
         }
-        char *nl = memchr(p, '\n', avail);
+        const char *nl = memchr(p, '\n', avail);
         if (!nl) {
             if (avail > LINE_MAX_LEN) { out_str(c, "CLIENT_ERROR line too long\r\n"); c->closing = 1; }
             break;
@@ -607,18 +693,79 @@ static size_t process(conn *c)
     return off;
 }
 
-static void conn_close(int ep, conn *c)
+/* ---- input common to both loops --------------------------------------- */
+
+static void in_consume(conn *c, size_t used)
 {
-    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    rg_region_free(c->r);
+    if (!used) return;
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    if (c->in_len == 0 && c->in_cap > 16384) { rg_free(c->in); c->in = NULL; c->in_cap = 0; }
+}
+
+/* Takes n bytes the socket delivered.  While no replies are pending they
+ * are parsed where they lie (no copy); what is left — a command cut by the
+ * read, or everything while a batch is still being sent — is kept in c->in.
+ * Returns -1 when the connection must close (it holds too much input). */
+static int conn_input(conn *c, const char *data, size_t n)
+{
+    atomic_fetch_add_explicit(&st_rd, n, memory_order_relaxed);
+    if (c->in_len == 0 && !c->closing) {
+        size_t used = process(c, data, n);
+        data += used;
+        n -= used;
+    }
+    if (!n || c->closing == 2) return 0;
+    if (c->in_len + n > IN_MAX) return -1;
+    if (c->in_len + n > c->in_cap) {
+        size_t cap = c->in_cap ? c->in_cap : 4096;
+        while (cap < c->in_len + n) cap *= 2;
+        char *b;
+        while (!(b = rg_realloc(c->in, cap)))
+            if (evict_for(cap) < 0) return -1;
+        c->in = b; c->in_cap = cap;
+    }
+    memcpy(c->in + c->in_len, data, n);
+    c->in_len += n;
+    return 0;
+}
+
+static void conn_free(conn *c)
+{
+    if (c->fd >= 0) close(c->fd);
+    region_done(c);
     rg_free(c->in);
     rg_free(c);
     atomic_fetch_sub_explicit(&st_curr_conns, 1, memory_order_relaxed);
 }
 
-/* Sends what is pending.  1 all sent (region reset), 0 would block, -1 error. */
-static int flush_out(conn *c)
+static conn *conn_new(worker *w, int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = rg_malloc_zeroed(1, sizeof *c);
+    if (!c) { close(fd); return NULL; }
+    c->w = w;
+    c->fd = fd;
+    BUMP(st_curr_conns); BUMP(st_total_conns);
+    return c;
+}
+
+/* ---- the epoll loop (the fallback where io_uring is unavailable) -------- */
+
+#define SCRATCH (64 * 1024)
+
+static void ep_interest(int ep, conn *c, int out)
+{
+    if (c->want_out == out) return; /* a syscall only when the interest changes */
+    c->want_out = out;
+    struct epoll_event ev = { .events = out ? EPOLLOUT : EPOLLIN, .data.ptr = c };
+    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Sends what is pending.  1 all sent (the batch's region is reset), 0 would
+ * block, -1 error. */
+static int ep_flush(conn *c)
 {
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -629,55 +776,42 @@ static int flush_out(conn *c)
         atomic_fetch_add_explicit(&st_wr, (uint64_t)n, memory_order_relaxed);
         c->out_off += (size_t)n;
     }
-    c->out = NULL; c->out_len = c->out_cap = c->out_off = 0;
-    rg_region_reset(c->r); /* the batch's replies are gone: its memory too */
+    region_done(c);
     return 1;
 }
 
-/* Processes input and sends replies until input runs out or the socket
- * would block.  Returns -1 when the connection must close. */
-static int conn_run(int ep, conn *c)
+/* Sends replies and runs kept input until both run out or the socket would
+ * block.  -1: close the connection. */
+static int ep_pump(int ep, conn *c)
 {
     for (;;) {
-        size_t used = process(c);
-        if (used) {
-            memmove(c->in, c->in + used, c->in_len - used);
-            c->in_len -= used;
-        }
         if (c->closing == 2) return -1;
-        int w = flush_out(c);
-        if (w < 0 || c->closing) return -1;
-        if (c->want_out != !w) { /* a syscall only when the interest changes */
-            c->want_out = !w;
-            struct epoll_event ev = { .events = w ? EPOLLIN : EPOLLOUT, .data.ptr = c };
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        if (c->out_len) {
+            int w = ep_flush(c);
+            if (w < 0) return -1;
+            if (w == 0) { ep_interest(ep, c, 1); return 0; }
         }
-        return 0;
+        if (c->closing) return -1;
+        if (!c->in_len) break;
+        in_consume(c, process(c, c->in, c->in_len));
+        if (!c->out_len && !c->closing) break; /* the rest waits for more input */
     }
+    ep_interest(ep, c, 0);
+    return 0;
 }
 
-static int conn_read(conn *c)
+static void ep_close(int ep, conn *c)
 {
-    if (c->in_cap - c->in_len < 4096) {
-        size_t cap = c->in_cap * 2;
-        char *n = rg_realloc(c->in, cap);
-        if (!n) return -1;
-        c->in = n; c->in_cap = cap;
-    }
-    ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-    if (n == 0) return -1;
-    if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
-    atomic_fetch_add_explicit(&st_rd, (uint64_t)n, memory_order_relaxed);
-    c->in_len += (size_t)n;
-    return 1;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    conn_free(c);
 }
 
-static void *loop(void *arg)
+static void ep_loop(worker *w)
 {
-    (void)arg;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) < 0) { perror("epoll"); exit(1); }
+    if (!(w->scratch = rg_malloc(SCRATCH))) { perror("kvcache"); exit(1); }
     struct epoll_event evs[64];
     for (;;) {
         int n = epoll_wait(ep, evs, 64, -1);
@@ -685,37 +819,258 @@ static void *loop(void *arg)
             conn *c = evs[i].data.ptr;
             if (!c) {
                 int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0) continue;
-                int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                c = rg_malloc_zeroed(1, sizeof *c);
-                if (c) { c->r = rg_region_new(); c->in = rg_malloc(16384); c->in_cap = 16384; }
-                if (!c || !c->r || !c->in) {
-                    if (c) { if (c->r) rg_region_free(c->r); rg_free(c->in); rg_free(c); }
-                    close(fd);
-                    continue;
-                }
-                c->fd = fd;
-                BUMP(st_curr_conns); BUMP(st_total_conns);
+                if (fd < 0 || !(c = conn_new(w, fd))) continue;
                 struct epoll_event cev = { .events = EPOLLIN, .data.ptr = c };
-                if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev) < 0) {
-                    close(fd); rg_region_free(c->r); rg_free(c->in); rg_free(c);
-                    atomic_fetch_sub_explicit(&st_curr_conns, 1, memory_order_relaxed);
-                }
+                if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev) < 0) conn_free(c);
                 continue;
             }
             int rc = 0;
-            if (c->out_len) { /* waiting for EPOLLOUT */
-                rc = flush_out(c);
-                if (rc > 0) rc = conn_run(ep, c);
-                else if (rc == 0) continue;
-            } else {
-                rc = conn_read(c);
-                if (rc > 0) rc = conn_run(ep, c);
+            if (!c->want_out) {
+                ssize_t k = recv(c->fd, w->scratch, SCRATCH, 0);
+                if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) rc = -1;
+                else if (k > 0) rc = conn_input(c, w->scratch, (size_t)k);
             }
-            if (rc < 0) conn_close(ep, c);
+            if (rc == 0) rc = ep_pump(ep, c);
+            if (rc < 0) ep_close(ep, c);
         }
     }
+}
+
+/* ---- the io_uring loop -------------------------------------------------
+ * One ring per thread.  A multishot accept on the shared listener; per
+ * connection one multishot recv whose buffers come from the loop's provided
+ * buffer ring, itself fed from an rg_objpool (regio/uring.h): a recv CQE
+ * lends a buffer, the commands in it run in place, the buffer goes straight
+ * back into the ring.  Replies are built in the batch's region and sent
+ * from it with one send in flight per connection; the region is reset when
+ * the send completes.  Input that arrives meanwhile waits in c->in. */
+#ifdef KV_URING
+
+#define RBUF_SIZE (16 * 1024)   /* one receive buffer */
+static unsigned rbuf_count;     /* buffers per loop: about 1/32 of the limit
+                                 * over all loops, 8..256, charged to it */
+
+enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_CANCEL = 4 };
+
+static void *tag(void *p, int op) { return (void *)((uintptr_t)p | (uintptr_t)op); }
+
+static struct io_uring_sqe *sqe_get(worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    while (!sqe) { /* the submission queue is full: hand it over and retry */
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    return sqe;
+}
+
+static void ur_arm_accept(worker *w)
+{
+    struct io_uring_sqe *sqe = sqe_get(w);
+    io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, tag(NULL, OP_ACCEPT));
+}
+
+static void ur_arm_recv(conn *c)
+{
+    struct io_uring_sqe *sqe = sqe_get(c->w);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = rg_uring_bufring_bgid(c->w->br);
+    io_uring_sqe_set_data(sqe, tag(c, OP_RECV));
+    c->recv_armed = 1;
+    c->inflight++;
+}
+
+static void ur_send(conn *c)
+{
+    struct io_uring_sqe *sqe = sqe_get(c->w);
+    io_uring_prep_send(sqe, c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, tag(c, OP_SEND));
+    c->sending = 1;
+    c->inflight++;
+}
+
+/* Ends a connection: shutdown makes the pending recv complete, so the conn
+ * is freed once its last CQE is in (a CQE must never find it gone). */
+static void ur_shut(conn *c)
+{
+    if (c->dead) return;
+    c->dead = 1;
+    shutdown(c->fd, SHUT_RDWR);
+    if (c->inflight == 0) conn_free(c);
+}
+
+/* Backpressure: a client that sends faster than its replies drain (or never
+ * reads them) must not make the server hold its input without bound, and a
+ * multishot recv keeps reading until it is cancelled. */
+static void ur_pause_recv(conn *c)
+{
+    struct io_uring_sqe *sqe = sqe_get(c->w);
+    io_uring_prep_cancel(sqe, tag(c, OP_RECV), 0);
+    io_uring_sqe_set_data(sqe, tag(c, OP_CANCEL));
+    c->recv_paused = 1;
+    c->inflight++;
+}
+
+/* Runs kept input while the batch has room, keeps one send in flight, and
+ * resets the batch's region once everything it holds is on the wire.
+ * Replies appended during a send land behind it in the same region (a
+ * grown buffer is a copy; the one being sent stays valid until the reset). */
+static void ur_pump(conn *c)
+{
+    if (c->dead) return;
+    if (c->in_len && !c->closing && c->out_len - c->out_off < OUT_BATCH)
+        in_consume(c, process(c, c->in, c->in_len));
+    if (c->closing == 2) { ur_shut(c); return; }
+    if (c->sending) return;
+    if (c->out_off < c->out_len) { ur_send(c); return; }
+    region_done(c); /* all sent: the batch's memory goes now */
+    if (c->closing) { ur_shut(c); return; }
+    if (c->recv_paused && !c->recv_armed && c->in_len < IN_HIGH / 2) {
+        c->recv_paused = 0;
+        ur_arm_recv(c);
+    }
+}
+
+static void ur_on_recv(worker *w, conn *c, struct io_uring_cqe *cqe)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE)) { c->recv_armed = 0; c->inflight--; }
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        size_t len;
+        void *b = rg_uring_bufring_take(w->br, cqe, &len);
+        if (b && !c->dead && cqe->res > 0 && conn_input(c, b, len) < 0) ur_shut(c);
+        if (b && rg_uring_bufring_put(w->br, b) == 1 && w->parked) {
+            conn *p = w->parked; /* a buffer is armed again: a parked recv may go */
+            w->parked = p->parked;
+            p->parked = NULL;
+            p->is_parked = 0;
+            p->inflight--;
+            if (!p->dead) ur_arm_recv(p);
+            else if (p->inflight == 0 && p != c) conn_free(p);
+        }
+    }
+    if (c->dead) {
+        if (c->inflight == 0) conn_free(c);
+        return;
+    }
+    if (c->recv_paused) { /* cancelled on purpose (or data that came before) */
+        if (cqe->res > 0) ur_pump(c);
+        else if (cqe->res == 0) ur_shut(c);
+        return;
+    }
+    if (cqe->res == -ENOBUFS) {
+        /* the ring ran dry: the data waits in the socket, nothing is lost */
+        if (rg_uring_bufring_enobufs(w->br) > 0) ur_arm_recv(c);
+        else { c->parked = w->parked; w->parked = c; c->is_parked = 1; c->inflight++; /* the list holds it */ }
+        return;
+    }
+    if (cqe->res <= 0) { ur_shut(c); return; } /* EOF or error */
+    ur_pump(c);
+    if (c->dead) return;
+    if (c->in_len > IN_HIGH && c->recv_armed) ur_pause_recv(c);
+    else if (!c->recv_armed && !c->is_parked && !c->recv_paused) ur_arm_recv(c);
+}
+
+static void ur_on_send(conn *c, struct io_uring_cqe *cqe)
+{
+    c->sending = 0;
+    c->inflight--;
+    if (c->dead) {
+        if (c->inflight == 0) conn_free(c);
+        return;
+    }
+    if (cqe->res < 0) { ur_shut(c); return; }
+    atomic_fetch_add_explicit(&st_wr, (uint64_t)cqe->res, memory_order_relaxed);
+    c->out_off += (size_t)cqe->res;
+    ur_pump(c);
+}
+
+static void ur_on_accept(worker *w, struct io_uring_cqe *cqe)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE)) ur_arm_accept(w);
+    if (cqe->res < 0) return;
+    conn *c = conn_new(w, cqe->res);
+    if (c) ur_arm_recv(c);
+}
+
+/* Sets up w's ring and buffer ring; -errno when io_uring (or a provided
+ * buffer ring) is not available here, and then nothing is left behind. */
+static int ur_setup(worker *w, unsigned short bgid)
+{
+    struct io_uring_params pr;
+    memset(&pr, 0, sizeof pr);
+    pr.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+    pr.cq_entries = 16384;
+    int rc = io_uring_queue_init_params(1024, &w->ring, &pr);
+    if (rc < 0) {
+        memset(&pr, 0, sizeof pr);
+        pr.flags = IORING_SETUP_CQSIZE;
+        pr.cq_entries = 16384;
+        rc = io_uring_queue_init_params(1024, &w->ring, &pr);
+    }
+    if (rc < 0) return rc;
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&w->ring);
+    int ok = probe && io_uring_opcode_supported(probe, IORING_OP_RECV) &&
+             io_uring_opcode_supported(probe, IORING_OP_ACCEPT);
+    if (probe) io_uring_free_probe(probe);
+    if (!ok) { io_uring_queue_exit(&w->ring); return -EOPNOTSUPP; }
+    rg_objpool_opts po = { .obj_size = RBUF_SIZE, .capacity = rbuf_count, .policy = RG_POOL_FAIL,
+                           .name = "kvcache recv buffers" };
+    w->bufs = rg_objpool_new(&po);
+    rg_uring_bufring_opts bo = { .entries = rbuf_count, .bgid = bgid, .pool = w->bufs, .buf_size = RBUF_SIZE };
+    w->br = w->bufs ? rg_uring_bufring_new(&w->ring, &bo) : NULL;
+    if (!w->br) {
+        rc = -errno;
+        if (w->bufs) rg_objpool_free(w->bufs);
+        w->bufs = NULL;
+        io_uring_queue_exit(&w->ring);
+        return rc;
+    }
+    return 0;
+}
+
+static void ur_loop(worker *w)
+{
+    ur_arm_accept(w);
+    for (;;) {
+        io_uring_submit_and_wait(&w->ring, 1);
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&w->ring, head, cqe) {
+            uintptr_t ud = (uintptr_t)io_uring_cqe_get_data(cqe);
+            conn *c = (conn *)(ud & ~(uintptr_t)7);
+            switch ((int)(ud & 7)) {
+            case OP_ACCEPT: ur_on_accept(w, cqe); break;
+            case OP_RECV: ur_on_recv(w, c, cqe); break;
+            case OP_SEND: ur_on_send(c, cqe); break;
+            case OP_CANCEL: if (--c->inflight == 0 && c->dead) conn_free(c); break;
+            default: break;
+            }
+            n++;
+        }
+        io_uring_cq_advance(&w->ring, n);
+    }
+}
+#endif /* KV_URING */
+
+static int use_uring;
+static worker *workers;
+
+static void *loop(void *arg)
+{
+    worker *w = arg;
+#ifdef KV_URING
+    if (use_uring) {
+        if (w != &workers[0]) { /* worker 0 was set up by main: that proved io_uring works */
+            int rc = ur_setup(w, 0);
+            if (rc < 0) { fprintf(stderr, "kvcache: io_uring: %s\n", strerror(-rc)); exit(1); }
+        }
+        ur_loop(w);
+        return NULL;
+    }
+#endif
+    ep_loop(w);
     return NULL;
 }
 
@@ -723,8 +1078,10 @@ int main(int argc, char **argv)
 {
     int port = 11211, opt;
     const char *debug_addr = NULL;
-    while ((opt = getopt(argc, argv, "p:t:m:l:U:c:vD:")) != -1) {
+    int force_epoll = 0;
+    while ((opt = getopt(argc, argv, "p:t:m:l:U:c:vD:E")) != -1) {
         switch (opt) {
+        case 'E': force_epoll = 1; break;
         case 'p': port = atoi(optarg); break;
         case 't': nthreads = atoi(optarg); break;
         case 'm': limit_mib = atoll(optarg); break;
@@ -738,6 +1095,13 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* one descriptor per client: take all the hard limit allows, as
+     * memcached does for its -c */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     rg_set_memory_limit(limit_mib << 20);
     shard_budget = (size_t)(limit_mib << 20) / 2 / NSHARD;
     start_time = now_s();
@@ -751,7 +1115,7 @@ int main(int argc, char **argv)
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof a;
-    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listen_fd, 1024) < 0 ||
+    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listen_fd, 4096) < 0 ||
         getsockname(listen_fd, (struct sockaddr *)&a, &al) < 0) {
         perror("kvcache: listen");
         return 1;
@@ -761,10 +1125,30 @@ int main(int argc, char **argv)
         if (rc < 0) { fprintf(stderr, "kvcache: debug endpoint: %s\n", strerror(-rc)); return 1; }
         printf("debug port %d\n", rg_debug_port());
     }
+    if (!(workers = rg_malloc_zeroed((size_t)nthreads, sizeof *workers))) { perror("kvcache"); return 1; }
+#ifdef KV_URING
+    rbuf_count = 8;
+    while (rbuf_count < 256 && (uint64_t)rbuf_count * 2 * RBUF_SIZE * 32 * (uint64_t)nthreads <= (uint64_t)limit_mib << 20)
+        rbuf_count *= 2;
+    if (!force_epoll) {
+        int rc = ur_setup(&workers[0], 0);
+        if (rc == 0) {
+            use_uring = 1;
+            /* io_uring waits for the listener itself: a blocking socket
+             * keeps its accepts off the -EAGAIN path */
+            int fl = fcntl(listen_fd, F_GETFL);
+            fcntl(listen_fd, F_SETFL, fl & ~O_NONBLOCK);
+        } else {
+            fprintf(stderr, "kvcache: io_uring unavailable (%s): epoll loop\n", strerror(-rc));
+        }
+    }
+#endif
+    (void)force_epoll;
+    printf("loop %s\n", use_uring ? "io_uring" : "epoll");
     printf("port %d\n", ntohs(a.sin_port));
     fflush(stdout);
-    pthread_t th[256];
-    for (int i = 1; i < nthreads; i++) pthread_create(&th[i], NULL, loop, NULL);
-    loop(NULL);
+    pthread_t th;
+    for (int i = 1; i < nthreads; i++) pthread_create(&th, NULL, loop, &workers[i]);
+    loop(&workers[0]);
     return 0;
 }

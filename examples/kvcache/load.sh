@@ -20,13 +20,14 @@
 #   -D       start kvcache with its debug dashboard (-D 127.0.0.1:0) and
 #            print the URL while the load runs
 #   -o DIR   keep memcaslap's raw output and a summary (summary.tsv) in DIR
+#   -E       run kvcache's epoll loop instead of io_uring
 # Exit 77 when memcaslap or memcached is missing.
 set -u
-threads=1 mib=64 secs=10 rounds=1 conns=16 cthreads=1 dash=0 outdir=
-while getopts "t:m:s:r:c:T:Do:" o; do
+threads=1 mib=64 secs=10 rounds=1 conns=16 cthreads=1 dash=0 outdir= kvextra=()
+while getopts "t:m:s:r:c:T:Do:E" o; do
   case $o in
     t) threads=$OPTARG ;; m) mib=$OPTARG ;; s) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    c) conns=$OPTARG ;; T) cthreads=$OPTARG ;; D) dash=1 ;; o) outdir=$OPTARG ;;
+    c) conns=$OPTARG ;; T) cthreads=$OPTARG ;; D) dash=1 ;; o) outdir=$OPTARG ;; E) kvextra=(-E) ;;
     *) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;/^set -u/d'; exit 2 ;;
   esac
 done
@@ -74,7 +75,7 @@ hist_of() {
 tps_of() { awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "TPS:") t = $(i+1) } END { print t + 0 }' "$1"; }
 
 # kvcache
-kv_args=(-p 0 -t "$threads" -m "$mib")
+kv_args=(-p 0 -t "$threads" -m "$mib" ${kvextra[@]+"${kvextra[@]}"})
 [ "$dash" = 1 ] && kv_args+=(-D 127.0.0.1:0)
 start_kv() {
   "$srv" "$@" >"$tmp/kv.out" 2>&1 &
@@ -91,7 +92,7 @@ start_kv "${kv_args[@]}"
 if [ -z "$kport" ] && [ "$dash" = 1 ] && grep -q 'not supported' "$tmp/kv.out"; then
   echo "load: no dashboard (regio built without libmicrohttpd); kvcache without -D"
   dash=0
-  start_kv -p 0 -t "$threads" -m "$mib"
+  start_kv -p 0 -t "$threads" -m "$mib" ${kvextra[@]+"${kvextra[@]}"}
 fi
 [ -n "$kport" ] || { echo "load.sh: kvcache did not start:"; cat "$tmp/kv.out"; exit 1; }
 # memcached, same threads and memory limit
@@ -102,7 +103,7 @@ mpid=$!; pids+=($mpid)
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$mport) 2>/dev/null && break; sleep 0.1; done
 kill -0 "$mpid" 2>/dev/null || { echo "load.sh: memcached did not start:"; cat "$tmp/mc.out"; exit 1; }
 
-echo "load: kvcache pid $kpid port $kport, memcached pid $mpid port $mport;" \
+echo "load: kvcache ($(sed -n 's/^loop //p' "$tmp/kv.out") loop) pid $kpid port $kport, memcached pid $mpid port $mport;" \
      "-t $threads -m $mib; memcaslap -c $conns -T $cthreads -t ${secs}s x $rounds round(s);" \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$dash" = 1 ]; then
