@@ -68,10 +68,31 @@ static inline void *slot_data(chan_slot *s)
     return (char *)s + sizeof(chan_slot);
 }
 
+/* Element copy: the common sizes (a pointer, an int, two words) as inline
+ * moves, not a libc call, which was a third of a try_send+try_recv pair. */
+static inline void elem_copy(void *dst, const void *src, size_t n)
+{
+    switch (n) {
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    case 0:
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+
 /* ---------------------------------------------------------------------------
  * The ring: one element in or out, never blocking.
  * ------------------------------------------------------------------------- */
-static inline int chan_push(rg_chan *c, const void *elem)
+static RGI_NOINLINE int chan_push_loop(rg_chan *c, const void *elem)
 {
     unsigned step = 0;
     size_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
@@ -89,8 +110,7 @@ static inline int chan_push(rg_chan *c, const void *elem)
              * (add recv_waiters; load tail) — see the file header */
             if (atomic_compare_exchange_weak_explicit(&c->tail, &tail, next, memory_order_seq_cst,
                                                       memory_order_relaxed)) {
-                if (c->elem_size)
-                    memcpy(slot_data(s), elem, c->elem_size);
+                elem_copy(slot_data(s), elem, c->elem_size);
                 /* release: publishes the element; pairs with the receiver's acquire */
                 atomic_store_explicit(&s->stamp, tail + 1, memory_order_release);
                 return 0;
@@ -111,7 +131,7 @@ static inline int chan_push(rg_chan *c, const void *elem)
     }
 }
 
-static inline int chan_pop(rg_chan *c, void *elem)
+static RGI_NOINLINE int chan_pop_loop(rg_chan *c, void *elem)
 {
     unsigned step = 0;
     size_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
@@ -126,8 +146,8 @@ static inline int chan_pop(rg_chan *c, void *elem)
              * (add send_waiters; load head) */
             if (atomic_compare_exchange_weak_explicit(&c->head, &head, next, memory_order_seq_cst,
                                                       memory_order_relaxed)) {
-                if (elem && c->elem_size)
-                    memcpy(elem, slot_data(s), c->elem_size);
+                if (elem)
+                    elem_copy(elem, slot_data(s), c->elem_size);
                 /* release: frees the slot for the next lap; pairs with the sender's acquire */
                 atomic_store_explicit(&s->stamp, head + c->one_lap, memory_order_release);
                 return 0;
@@ -144,6 +164,51 @@ static inline int chan_pop(rg_chan *c, void *elem)
             head = atomic_load_explicit(&c->head, memory_order_relaxed);
         }
     }
+}
+
+/* The uncontended attempt, inline: one load of tail, the slot's stamp, one
+ * CAS, the copy, the publishing store.  Anything else (full, empty, closed,
+ * a lost CAS, a peer between two steps) goes to the loops above, which
+ * start over from a fresh read. */
+static inline int chan_push(rg_chan *c, const void *elem)
+{
+    size_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
+    size_t idx = tail & (c->mark - 1); /* the closed bit makes the stamp test fail */
+    chan_slot *s = slot_at(c, idx);
+    /* acquire: as in chan_push_loop */
+    if (RG_LIKELY(atomic_load_explicit(&s->stamp, memory_order_acquire) == tail)) {
+        size_t next = RG_LIKELY(idx + 1 < c->cap) ? tail + 1 : (tail & ~(c->one_lap - 1)) + c->one_lap;
+        /* seq_cst: as in chan_push_loop (the waiters' Dekker pair) */
+        if (RG_LIKELY(atomic_compare_exchange_strong_explicit(&c->tail, &tail, next, memory_order_seq_cst,
+                                                              memory_order_relaxed))) {
+            elem_copy(slot_data(s), elem, c->elem_size);
+            /* release: publishes the element; pairs with the receiver's acquire */
+            atomic_store_explicit(&s->stamp, tail + 1, memory_order_release);
+            return 0;
+        }
+    }
+    return chan_push_loop(c, elem);
+}
+
+static inline int chan_pop(rg_chan *c, void *elem)
+{
+    size_t head = atomic_load_explicit(&c->head, memory_order_relaxed);
+    size_t idx = head & (c->mark - 1);
+    chan_slot *s = slot_at(c, idx);
+    /* acquire: pairs with the sender's release that published the element */
+    if (RG_LIKELY(atomic_load_explicit(&s->stamp, memory_order_acquire) == head + 1)) {
+        size_t next = RG_LIKELY(idx + 1 < c->cap) ? head + 1 : (head & ~(c->one_lap - 1)) + c->one_lap;
+        /* seq_cst: as in chan_pop_loop */
+        if (RG_LIKELY(atomic_compare_exchange_strong_explicit(&c->head, &head, next, memory_order_seq_cst,
+                                                              memory_order_relaxed))) {
+            if (elem)
+                elem_copy(elem, slot_data(s), c->elem_size);
+            /* release: frees the slot for the next lap; pairs with the sender's acquire */
+            atomic_store_explicit(&s->stamp, head + c->one_lap, memory_order_release);
+            return 0;
+        }
+    }
+    return chan_pop_loop(c, elem);
 }
 
 /* Bumps an eventcount and wakes sleepers; all of them when a selector waits. */

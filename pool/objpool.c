@@ -28,20 +28,21 @@
 #define OP_MAGIC 0x6f62706fu /* "obpo" */
 #define CACHE_MAX 512u
 
+/* tc.len: objects in objs[], written by the owner (or a reclaimer holding
+ * the guard); tc.cap: objs' size; tc.pub: len last published to
+ * pool_cached; tc.gets/puts: objects the fast paths served (all hits; the
+ * slow paths count in the pool).  objs follows tc, where the inline fast
+ * paths of regio/pool.h expect it. */
 typedef struct op_cache {
     rgi_tcache tc;
-    atomic_uint len;          /* objects in objs[]; owner (or a reclaimer holding the guard) */
-    unsigned cap;
-    unsigned pub;             /* len last published to pool_cached */
-    unsigned pad;
-    /* owner-written statistics (relaxed; read by inspection) */
-    atomic_uint_fast64_t gets, puts; /* fast-path calls (all hits); slow paths count in the pool */
     void *objs[];
 } op_cache;
+_Static_assert(offsetof(op_cache, objs) == sizeof(rg_pool_tc), "objs must follow the cache head");
 
 struct rg_objpool {
+    rg_pool_head h;           /* id, slow, nwaiters: read by the inline fast paths */
     /* read-mostly */
-    uint32_t magic, id;
+    uint32_t magic;
     size_t obj_size, capacity;
     unsigned cache_size;
     int policy;
@@ -49,7 +50,6 @@ struct rg_objpool {
     void (*init_fn)(void *, void *), (*reset_fn)(void *, void *);
     void *arg;
     char name[48];
-    atomic_uint nwaiters;     /* blocked getters; read on the put fast path */
     rgi_ring ring;
     _Alignas(64) atomic_size_t live;
     atomic_uint ev;           /* eventcount waiters sleep on */
@@ -66,7 +66,7 @@ struct rg_objpool {
 
 static rg_objpool *all_pools; /* under rgi_tc_lock */
 
-#define OWNER_ADD(ctr, v) atomic_store_explicit(&(ctr), atomic_load_explicit(&(ctr), memory_order_relaxed) + (v), memory_order_relaxed)
+#define OWNER_ADD(ctr, v) RGI_OWNER_ADD(ctr, v)
 
 static void op_retire(void *pool, rgi_tcache *tc);
 static const rgi_tc_class op_class = {op_retire};
@@ -78,7 +78,7 @@ static void wake_waiters(rg_objpool *p)
 {
     /* seq_cst: pairs with a waiter's add to nwaiters then its look at the
      * ring or at live (see ring.c) */
-    if (RG_UNLIKELY(atomic_load_explicit(&p->nwaiters, memory_order_seq_cst) != 0)) {
+    if (RG_UNLIKELY(__atomic_load_n(&p->h.nwaiters, __ATOMIC_SEQ_CST) != 0)) {
         atomic_fetch_add_explicit(&p->ev, 1, memory_order_release);
         rgi_futex_wake(&p->ev, INT_MAX); /* bulk waiters may need several: wake all */
     }
@@ -162,10 +162,10 @@ static unsigned create_objs(rg_objpool *p, void **objs, unsigned n)
 
 static inline void publish(rg_objpool *p, op_cache *c)
 {
-    unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-    if (len != c->pub) {
-        rgi_pool_cached_add(((int64_t)len - (int64_t)c->pub) * (int64_t)p->obj_size);
-        c->pub = len;
+    unsigned len = RGI_LD(c->tc.len);
+    if (len != c->tc.pub) {
+        rgi_pool_cached_add(((int64_t)len - (int64_t)c->tc.pub) * (int64_t)p->obj_size);
+        c->tc.pub = len;
     }
 }
 
@@ -173,8 +173,8 @@ static inline void publish(rg_objpool *p, op_cache *c)
  * reclaimer holding the guard). */
 static void cache_flush_held(rg_objpool *p, op_cache *c)
 {
-    unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-    atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+    unsigned len = RGI_LD(c->tc.len);
+    RGI_ST(c->tc.len, 0);
     publish(p, c);
     to_ring(p, c->objs, len);
 }
@@ -191,7 +191,7 @@ static unsigned flush_all(rg_objpool *p)
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         op_cache *c = (op_cache *)t;
         rgi_tc_acquire(t);
-        moved += atomic_load_explicit(&c->len, memory_order_relaxed);
+        moved += RGI_LD(c->tc.len);
         cache_flush_held(p, c);
         rgi_tc_release(t);
     }
@@ -204,9 +204,9 @@ static void op_retire(void *pool, rgi_tcache *tc)
     rg_objpool *p = pool;
     op_cache *c = (op_cache *)tc;
     cache_flush_held(p, c);
-    p->ret_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
-    p->ret_puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-    p->ret_hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
+    p->ret_gets += RGI_LD(c->tc.gets);
+    p->ret_puts += RGI_LD(c->tc.puts);
+    p->ret_hits += RGI_LD(c->tc.gets);
 }
 
 /* The calling thread's cache, entered; NULL when it has none and none can
@@ -215,15 +215,15 @@ static op_cache *cache_enter(rg_objpool *p, op_cache *c)
 {
     for (;;) {
         if (c == NULL) {
-            c = (op_cache *)rgi_tc_lookup(p, p->id);
+            c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
             if (c == NULL) {
                 int saved = errno;
-                c = (op_cache *)rgi_tc_create(p, p->id, sizeof(op_cache) + p->cache_size * sizeof(void *),
+                c = (op_cache *)rgi_tc_create(p, p->h.tcid, sizeof(op_cache) + p->cache_size * sizeof(void *),
                                               &op_class, &p->caches);
                 errno = saved;
                 if (c == NULL)
                     return NULL;
-                c->cap = p->cache_size;
+                c->tc.cap = p->cache_size;
             }
         }
         if (rgi_tc_enter(&c->tc))
@@ -252,17 +252,17 @@ static unsigned gather(rg_objpool *p, void **objs, unsigned n)
     op_cache *c = cache_enter(p, NULL);
     unsigned got = 0;
     if (c) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-        if (len < n && c->cap) {
+        unsigned len = RGI_LD(c->tc.len);
+        if (len < n && c->tc.cap) {
             /* refill: what is asked plus half a cache, as far as the ring has it */
-            unsigned want = n - len + c->cap / 2;
-            if (len + want > c->cap)
-                want = c->cap - len;
+            unsigned want = n - len + c->tc.cap / 2;
+            if (len + want > c->tc.cap)
+                want = c->tc.cap - len;
             len += from_ring(p, c->objs + len, want, false);
         }
         got = len < n ? len : n;
         memcpy(objs, c->objs + (len - got), got * sizeof *objs);
-        atomic_store_explicit(&c->len, len - got, memory_order_relaxed);
+        RGI_ST(c->tc.len, len - got);
         publish(p, c);
         rgi_tc_leave(&c->tc); /* before creating: an allocation may run the ladder */
     }
@@ -306,7 +306,7 @@ static RGI_NOINLINE unsigned get_slow(rg_objpool *p, void **objs, unsigned n)
     for (;;) {
         /* seq_cst: pairs with a put's (CAS tail; load nwaiters) and a drop's
          * (sub live; load nwaiters); also makes later puts bypass caches */
-        atomic_fetch_add_explicit(&p->nwaiters, 1, memory_order_seq_cst);
+        __atomic_fetch_add(&p->h.nwaiters, 1, __ATOMIC_SEQ_CST);
         if (!flushed) {
             flush_all(p); /* objects idle in other threads' caches */
             flushed = true;
@@ -314,13 +314,13 @@ static RGI_NOINLINE unsigned get_slow(rg_objpool *p, void **objs, unsigned n)
         unsigned ev = atomic_load_explicit(&p->ev, memory_order_acquire);
         got = gather(p, objs, n);
         if (got == n || errno != EAGAIN) {
-            atomic_fetch_sub_explicit(&p->nwaiters, 1, memory_order_relaxed);
+            __atomic_fetch_sub(&p->h.nwaiters, 1, __ATOMIC_RELAXED);
             if (got != n)
                 atomic_fetch_add_explicit(&p->fails, 1, memory_order_relaxed);
             return got;
         }
         int w = rgi_futex_wait(&p->ev, ev, deadline);
-        atomic_fetch_sub_explicit(&p->nwaiters, 1, memory_order_relaxed);
+        __atomic_fetch_sub(&p->h.nwaiters, 1, __ATOMIC_RELAXED);
         if (w == -ETIMEDOUT) {
             got = gather(p, objs, n);
             if (got == n)
@@ -343,7 +343,7 @@ static RGI_NOINLINE void *get_one_slow(rg_objpool *p)
     return o;
 }
 
-void *rg_objpool_get(rg_objpool *p)
+void *rg_objpool_get_slow(rg_objpool *p)
 {
     if (RG_UNLIKELY(p == NULL)) {
         errno = EINVAL;
@@ -351,13 +351,13 @@ void *rg_objpool_get(rg_objpool *p)
     }
     /* fast path budget: TLS vector lookup, guard (two plain stores and a
      * load), an array pop, two counter bumps */
-    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->id);
+    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        unsigned len = RGI_LD(c->tc.len);
         if (RG_LIKELY(len != 0)) {
             void *o = c->objs[len - 1];
-            atomic_store_explicit(&c->len, len - 1, memory_order_relaxed);
-            OWNER_ADD(c->gets, 1); /* every fast-path get is a hit */
+            RGI_ST(c->tc.len, len - 1);
+            OWNER_ADD(c->tc.gets, 1); /* every fast-path get is a hit */
             rgi_tc_leave(&c->tc);
             debug_got(p, &o, 1);
             return o;
@@ -367,7 +367,7 @@ void *rg_objpool_get(rg_objpool *p)
     return get_one_slow(p);
 }
 
-unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n)
+unsigned rg_objpool_get_bulk_slow(rg_objpool *p, void **objs, unsigned n)
 {
     if (RG_UNLIKELY(p == NULL || objs == NULL || n > p->capacity)) {
         errno = EINVAL;
@@ -377,13 +377,13 @@ unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n)
         errno = 0;
         return 0;
     }
-    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->id);
+    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        unsigned len = RGI_LD(c->tc.len);
         if (RG_LIKELY(len >= n)) {
             memcpy(objs, c->objs + (len - n), n * sizeof *objs);
-            atomic_store_explicit(&c->len, len - n, memory_order_relaxed);
-            OWNER_ADD(c->gets, n);
+            RGI_ST(c->tc.len, len - n);
+            OWNER_ADD(c->tc.gets, n);
             rgi_tc_leave(&c->tc);
             debug_got(p, objs, n);
             return n;
@@ -433,18 +433,18 @@ static RGI_NOINLINE void put_slow(rg_objpool *p, void *const *objs, unsigned n)
         to_ring(p, objs, n);
         return;
     }
-    if (atomic_load_explicit(&p->nwaiters, memory_order_relaxed) != 0 || c->cap == 0) {
+    if (__atomic_load_n(&p->h.nwaiters, __ATOMIC_RELAXED) != 0 || c->tc.cap == 0) {
         /* someone waits: everything goes where they can see it */
         cache_flush_held(p, c);
         rgi_tc_leave(&c->tc);
         to_ring(p, objs, n);
         return;
     }
-    unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed), i = 0;
+    unsigned len = RGI_LD(c->tc.len), i = 0;
     while (i < n) {
-        if (len == c->cap) {
+        if (len == c->tc.cap) {
             /* flush the upper half (rte_mempool keeps the lower, colder part) */
-            unsigned k = len - c->cap / 2;
+            unsigned k = len - c->tc.cap / 2;
             unsigned moved = rgi_ring_put_burst(&p->ring, c->objs + (len - k), k);
             if (moved)
                 rgi_pool_cached_add((int64_t)moved * (int64_t)p->obj_size);
@@ -456,7 +456,7 @@ static RGI_NOINLINE void put_slow(rg_objpool *p, void *const *objs, unsigned n)
         }
         c->objs[len++] = objs[i++];
     }
-    atomic_store_explicit(&c->len, len, memory_order_relaxed);
+    RGI_ST(c->tc.len, len);
     publish(p, c);
     rgi_tc_leave(&c->tc);
     if (i < n)
@@ -474,13 +474,13 @@ static RGI_NOINLINE int put_one_slow(rg_objpool *p, void *obj)
 /* The cache push; inline in both entries below. */
 static inline int put_cached(rg_objpool *p, void *obj)
 {
-    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->id);
+    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-        if (RG_LIKELY(len < c->cap && atomic_load_explicit(&p->nwaiters, memory_order_relaxed) == 0)) {
+        unsigned len = RGI_LD(c->tc.len);
+        if (RG_LIKELY(len < c->tc.cap && __atomic_load_n(&p->h.nwaiters, __ATOMIC_RELAXED) == 0)) {
             c->objs[len] = obj;
-            atomic_store_explicit(&c->len, len + 1, memory_order_relaxed);
-            OWNER_ADD(c->puts, 1);
+            RGI_ST(c->tc.len, len + 1);
+            OWNER_ADD(c->tc.puts, 1);
             rgi_tc_leave(&c->tc);
             return 0;
         }
@@ -496,7 +496,7 @@ static RGI_NOINLINE int put_checked(rg_objpool *p, void *obj)
     return put_cached(p, obj);
 }
 
-int rg_objpool_put(rg_objpool *p, void *obj)
+int rg_objpool_put_slow(rg_objpool *p, void *obj)
 {
     if (RG_UNLIKELY(p == NULL || obj == NULL))
         return -EINVAL;
@@ -506,7 +506,7 @@ int rg_objpool_put(rg_objpool *p, void *obj)
     return put_cached(p, obj);
 }
 
-int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n)
+int rg_objpool_put_bulk_slow(rg_objpool *p, void *const *objs, unsigned n)
 {
     if (RG_UNLIKELY(p == NULL || (objs == NULL && n)))
         return -EINVAL;
@@ -525,13 +525,13 @@ int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n)
             }
         }
     }
-    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->id);
+    op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-        if (RG_LIKELY(len + n <= c->cap && atomic_load_explicit(&p->nwaiters, memory_order_relaxed) == 0)) {
+        unsigned len = RGI_LD(c->tc.len);
+        if (RG_LIKELY(len + n <= c->tc.cap && __atomic_load_n(&p->h.nwaiters, __ATOMIC_RELAXED) == 0)) {
             memcpy(c->objs + len, objs, n * sizeof *objs);
-            atomic_store_explicit(&c->len, len + n, memory_order_relaxed);
-            OWNER_ADD(c->puts, n);
+            RGI_ST(c->tc.len, len + n);
+            OWNER_ADD(c->tc.puts, n);
             rgi_tc_leave(&c->tc);
             return 0;
         }
@@ -584,13 +584,15 @@ rg_objpool *rg_objpool_new(const rg_objpool_opts *o)
 #if RG_DEBUG_CHECKS
     rgi_objreg_init(&p->reg, "objpool", p->name, p);
 #endif
-    p->id = rgi_tc_id_alloc();
-    if (p->id == UINT32_MAX) {
+    p->h.tcid = rgi_tc_id_alloc();
+    if (p->h.tcid == UINT32_MAX) {
         rgi_ring_fini(&p->ring);
         rg_free(p);
         errno = ENOMEM;
         return NULL;
     }
+    /* the inline fast paths skip reset_fn and the debug registry */
+    p->h.id = rgi_tc_fast_id(p->h.tcid, !RG_DEBUG_CHECKS && o->reset_fn == NULL);
     p->magic = OP_MAGIC;
     pthread_mutex_lock(&rgi_tc_lock);
     p->next = all_pools;
@@ -641,13 +643,13 @@ void rg_objpool_free(rg_objpool *p)
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         op_cache *c = (op_cache *)t;
         rgi_tc_acquire(t);
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-        atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+        unsigned len = RGI_LD(c->tc.len);
+        RGI_ST(c->tc.len, 0);
         publish(p, c);
         drop_objs(p, c->objs, len);
     }
     rgi_tc_orphan_all(&p->caches);
-    rgi_tc_id_free(p->id);
+    rgi_tc_id_free(p->h.tcid);
     pthread_mutex_unlock(&rgi_tc_lock);
     /* the orphaned caches keep reclaim = 1 until their owners free them:
      * nobody may use this pool any more, and a dead cache is never entered */
@@ -672,10 +674,10 @@ static void stats_locked(rg_objpool *p, rg_objpool_stats *st)
     st->misses = p->ret_misses + atomic_load_explicit(&p->smisses, memory_order_relaxed);
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         op_cache *c = (op_cache *)t;
-        st->gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
-        st->puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-        st->hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
-        st->in_caches += atomic_load_explicit(&c->len, memory_order_relaxed);
+        st->gets += RGI_LD(c->tc.gets);
+        st->puts += RGI_LD(c->tc.puts);
+        st->hits += RGI_LD(c->tc.gets);
+        st->in_caches += RGI_LD(c->tc.len);
         st->threads++;
     }
     st->creates = atomic_load_explicit(&p->creates, memory_order_relaxed);
@@ -731,9 +733,9 @@ int rg_objpool_caches(rg_objpool *p, rg_objpool_cache_info *out, unsigned n)
             continue;
         op_cache *c = (op_cache *)t;
         out[count].tid = t->tid;
-        out[count].cached = atomic_load_explicit(&c->len, memory_order_relaxed);
-        out[count].gets = atomic_load_explicit(&c->gets, memory_order_relaxed);
-        out[count].puts = atomic_load_explicit(&c->puts, memory_order_relaxed);
+        out[count].cached = RGI_LD(c->tc.len);
+        out[count].gets = RGI_LD(c->tc.gets);
+        out[count].puts = RGI_LD(c->tc.puts);
     }
     pthread_mutex_unlock(&rgi_tc_lock);
     return count;
@@ -763,8 +765,8 @@ size_t rgi_objpool_drain_all(void)
         for (rgi_tcache *t = p->caches; t; t = t->next) {
             op_cache *c = (op_cache *)t;
             rgi_tc_acquire(t);
-            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-            atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+            unsigned len = RGI_LD(c->tc.len);
+            RGI_ST(c->tc.len, 0);
             publish(p, c);
             drop_objs(p, c->objs, len);
             freed += (size_t)len * p->obj_size;

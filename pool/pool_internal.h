@@ -119,34 +119,24 @@ static inline size_t rgi_ring_size(const rgi_ring *r) { return r->mask + 1; }
  * Rules: never allocate, block or take rgi_tc_lock while busy == 1 (the
  * limit ladder may reclaim from the same thread).
  * ------------------------------------------------------------------------- */
-struct rgi_tcache;
+typedef rg_pool_tc rgi_tcache; /* the layout lives in regio/pool.h: the inline fast paths read it */
 typedef struct rgi_tc_class {
     /* Owner thread exits: give its objects back to the pool (called with
      * rgi_tc_lock held and the tcache unlisted). */
-    void (*retire)(void *pool, struct rgi_tcache *tc);
+    void (*retire)(void *pool, rgi_tcache *tc);
 } rgi_tc_class;
 
-typedef struct rgi_tcache {
-    atomic_uint busy;             /* owner: 1 during an operation */
-    atomic_uint reclaim;          /* reclaimer: 1 while it takes objects; pairs with busy */
-    void *pool;                   /* owning pool; NULL once the pool was freed */
-    struct rgi_tcache *next, *prev; /* the pool's list, under rgi_tc_lock */
-    struct rgi_tcache **list;     /* head of that list */
-    const rgi_tc_class *cls;
-    int tid;                      /* owner thread, for inspection */
-    uint32_t id;                  /* the pool's id (index in the owner's vector) */
-} rgi_tcache;
+/* Relaxed access to the cache fields that are plain in the public layout
+ * (the header is C and C++, so it cannot use _Atomic): owner-written,
+ * read by inspection, or handed over by the guard. */
+#define RGI_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define RGI_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define RGI_OWNER_ADD(x, v) RG_POOL_TC_ADD(x, v)
 
 extern pthread_mutex_t rgi_tc_lock;
 extern bool rgi_tc_asym; /* membarrier available: caches allowed, the owner's fence is a compiler barrier */
 
-typedef struct rgi_tc_vec {
-    uint32_t n;
-    rgi_tcache **v;
-} rgi_tc_vec;
-extern __thread rgi_tc_vec rgi_tc_tls;
-
-uint32_t rgi_tc_id_alloc(void);        /* -1u when out of memory */
+uint32_t rgi_tc_id_alloc(void);        /* from 1 (0 is never a cache); -1u when out of memory */
 void rgi_tc_id_free(uint32_t id);
 /* Slow lookup: creates and lists the calling thread's tcache of `size`
  * bytes for pool (id), or NULL + errno. */
@@ -155,31 +145,40 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
  * already taken their objects.  Takes rgi_tc_lock. */
 void rgi_tc_orphan_all(rgi_tcache **list);
 
+/* The calling thread's live tcache of pool (id), not entered, or NULL.
+ * Empty slots hold rgi_tc_none (pool NULL, never enterable). */
+extern rgi_tcache rgi_tc_none;
 static inline rgi_tcache *rgi_tc_lookup(void *pool, uint32_t id)
 {
-    rgi_tc_vec *vec = &rgi_tc_tls;
     rgi_tcache *tc;
-    if (RG_LIKELY(id < vec->n && (tc = vec->v[id]) != NULL && tc->pool == pool))
+    if (RG_LIKELY(id < RG_POOL_FAST_IDS && (tc = rg_pool_tls[id])->pool == pool))
         return tc;
     return NULL;
 }
+/* The id of the inline fast paths for a pool with cache id `tcid`: 0 (off)
+ * when `fast` is false or the id has no slot. */
+static inline uint32_t rgi_tc_fast_id(uint32_t tcid, bool fast)
+{
+    return fast && tcid < RG_POOL_FAST_IDS ? tcid : 0;
+}
 
-/* Owner: enter an operation; false when a reclaimer holds the tcache. */
+/* Owner: enter an operation; false when a reclaimer holds the tcache.  The
+ * same protocol as rg_pool_tc_enter in regio/pool.h. */
 static inline bool rgi_tc_enter(rgi_tcache *tc)
 {
 #if RGI_TSAN
-    atomic_store_explicit(&tc->busy, 1, memory_order_seq_cst);
-    if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, memory_order_seq_cst))) {
+    __atomic_store_n(&tc->busy, 1, __ATOMIC_SEQ_CST);
+    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_SEQ_CST))) {
 #else
     /* Caches exist only when membarrier works (rgi_tc_create checks), so
      * the CPU fence of this Dekker pair is the reclaimer's membarrier. */
-    atomic_store_explicit(&tc->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
+    __atomic_store_n(&tc->busy, 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     /* acquire: pairs with the reclaimer's release of reclaim = 0, so the
      * owner sees what the reclaimer left in the tcache */
-    if (RG_UNLIKELY(atomic_load_explicit(&tc->reclaim, memory_order_acquire))) {
+    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_ACQUIRE))) {
 #endif
-        atomic_store_explicit(&tc->busy, 0, memory_order_release);
+        __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
         return false;
     }
     return true;
@@ -187,7 +186,7 @@ static inline bool rgi_tc_enter(rgi_tcache *tc)
 /* Owner: leave; release pairs with the reclaimer's acquire load of busy. */
 static inline void rgi_tc_leave(rgi_tcache *tc)
 {
-    atomic_store_explicit(&tc->busy, 0, memory_order_release);
+    rg_pool_tc_leave(tc);
 }
 /* Owner: wait until a reclaimer is done with tc (it is quick). */
 void rgi_tc_wait_reclaim(rgi_tcache *tc);

@@ -28,17 +28,18 @@
 #define SP_CACHE 16u
 #define SP_BATCH 64u
 
+/* tc.priv: Go's private slot; tc.len: objects in objs (owner, or a
+ * reclaimer holding the guard); tc.pub: objects last published to
+ * pool_cached (read by stats); tc.gets/puts: fast-path calls, all gets
+ * local hits.  The private slot's fast paths are inline in regio/pool.h. */
 typedef struct sp_cache {
     rgi_tcache tc;
-    void *priv;               /* Go's private slot */
-    unsigned len;
-    atomic_uint pub;          /* objects last published to pool_cached */
-    atomic_uint_fast64_t gets, puts; /* fast-path calls; all gets are local hits */
     void *objs[SP_CACHE];
 } sp_cache;
 
 struct rg_syncpool {
-    uint32_t magic, id;
+    rg_pool_head h;           /* id and slow: read by the inline fast paths */
+    uint32_t magic;
     size_t obj_size;
     void *(*new_fn)(void *);
     void (*free_fn)(void *, void *);
@@ -60,7 +61,7 @@ struct rg_syncpool {
 
 static rg_syncpool *all_pools; /* under rgi_tc_lock */
 
-#define OWNER_ADD(ctr, v) atomic_store_explicit(&(ctr), atomic_load_explicit(&(ctr), memory_order_relaxed) + (v), memory_order_relaxed)
+#define OWNER_ADD(ctr, v) RGI_OWNER_ADD(ctr, v)
 
 static void sp_retire(void *pool, rgi_tcache *tc);
 static const rgi_tc_class sp_class = {sp_retire};
@@ -135,11 +136,11 @@ static unsigned from_ring(rg_syncpool *p, rgi_ring *r, void **objs, unsigned n)
 
 static inline void publish(rg_syncpool *p, sp_cache *c)
 {
-    unsigned now = c->len + (c->priv != NULL);
-    unsigned pub = atomic_load_explicit(&c->pub, memory_order_relaxed);
+    unsigned now = c->tc.len + (c->tc.priv != NULL);
+    unsigned pub = RGI_LD(c->tc.pub);
     if (now != pub) {
         rgi_pool_cached_add(((int64_t)now - (int64_t)pub) * obj_bytes(p));
-        atomic_store_explicit(&c->pub, now, memory_order_relaxed);
+        RGI_ST(c->tc.pub, now);
     }
 }
 
@@ -148,12 +149,12 @@ static inline void publish(rg_syncpool *p, sp_cache *c)
 static void cache_empty_held(rg_syncpool *p, sp_cache *c, rgi_ring *r, freelist *fl)
 {
     void *objs[SP_CACHE + 1];
-    unsigned n = c->len;
+    unsigned n = c->tc.len;
     memcpy(objs, c->objs, n * sizeof *objs);
-    if (c->priv)
-        objs[n++] = c->priv;
-    c->priv = NULL;
-    c->len = 0;
+    if (c->tc.priv)
+        objs[n++] = c->tc.priv;
+    c->tc.priv = NULL;
+    c->tc.len = 0;
     publish(p, c);
     if (r)
         to_ring(p, r, objs, n, fl);
@@ -169,9 +170,9 @@ static void sp_retire(void *pool, rgi_tcache *tc)
     freelist fl = {0};
     cache_empty_held(p, c, atomic_load_explicit(&p->primary, memory_order_acquire), &fl);
     fl_free(p, &fl); /* what a full primary refuses (free_fn under the lock: documented) */
-    p->ret_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
-    p->ret_puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-    p->ret_hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
+    p->ret_gets += RGI_LD(c->tc.gets);
+    p->ret_puts += RGI_LD(c->tc.puts);
+    p->ret_hits += RGI_LD(c->tc.gets);
 }
 
 static sp_cache *cache_enter(rg_syncpool *p)
@@ -179,10 +180,10 @@ static sp_cache *cache_enter(rg_syncpool *p)
     sp_cache *c = NULL;
     for (;;) {
         if (c == NULL) {
-            c = (sp_cache *)rgi_tc_lookup(p, p->id);
+            c = (sp_cache *)rgi_tc_lookup(p, p->h.tcid);
             if (c == NULL) {
                 int saved = errno;
-                c = (sp_cache *)rgi_tc_create(p, p->id, sizeof(sp_cache), &sp_class, &p->caches);
+                c = (sp_cache *)rgi_tc_create(p, p->h.tcid, sizeof(sp_cache), &sp_class, &p->caches);
                 errno = saved;
                 if (c == NULL)
                     return NULL;
@@ -215,15 +216,15 @@ static RGI_NOINLINE void *get_slow(rg_syncpool *p)
     rgi_ring *vi = atomic_load_explicit(&p->victim, memory_order_acquire);
     sp_cache *c = cache_enter(p);
     if (c != NULL) {
-        if (c->priv) { /* a reclaimer came and went: just retry locally */
-            o = c->priv;
-            c->priv = NULL;
-        } else if (c->len) {
-            o = c->objs[--c->len];
+        if (c->tc.priv) { /* a reclaimer came and went: just retry locally */
+            o = c->tc.priv;
+            c->tc.priv = NULL;
+        } else if (c->tc.len) {
+            o = c->objs[--c->tc.len];
         } else {
             unsigned k = from_ring(p, pr, c->objs, SP_CACHE / 2);
             if (k) {
-                c->len = k - 1;
+                c->tc.len = k - 1;
                 o = c->objs[k - 1];
                 atomic_fetch_add_explicit(&p->hits_shared, 1, memory_order_relaxed);
             }
@@ -254,25 +255,25 @@ static RGI_NOINLINE void *get_slow(rg_syncpool *p)
     return o;
 }
 
-void *rg_syncpool_get(rg_syncpool *p)
+void *rg_syncpool_get_slow(rg_syncpool *p)
 {
     if (RG_UNLIKELY(p == NULL)) {
         errno = EINVAL;
         return NULL;
     }
     /* fast path budget: TLS vector lookup, guard, private slot swap */
-    sp_cache *c = (sp_cache *)rgi_tc_lookup(p, p->id);
+    sp_cache *c = (sp_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        void *o = c->priv;
+        void *o = c->tc.priv;
         if (RG_LIKELY(o != NULL)) {
-            c->priv = NULL;
-        } else if (c->len) {
-            o = c->objs[--c->len];
+            c->tc.priv = NULL;
+        } else if (c->tc.len) {
+            o = c->objs[--c->tc.len];
         } else {
             rgi_tc_leave(&c->tc);
             return get_slow(p);
         }
-        OWNER_ADD(c->gets, 1); /* every fast-path get is a local hit */
+        OWNER_ADD(c->tc.gets, 1); /* every fast-path get is a local hit */
         rgi_tc_leave(&c->tc);
         return debug_got(p, o);
     }
@@ -288,14 +289,14 @@ static RGI_NOINLINE void put_slow(rg_syncpool *p, void *obj)
     if (c == NULL) {
         to_ring(p, pr, &obj, 1, &fl);
     } else {
-        if (c->priv == NULL) {
-            c->priv = obj;
+        if (c->tc.priv == NULL) {
+            c->tc.priv = obj;
         } else {
-            if (c->len == SP_CACHE) { /* the upper half goes to the shared list */
+            if (c->tc.len == SP_CACHE) { /* the upper half goes to the shared list */
                 to_ring(p, pr, c->objs + SP_CACHE / 2, SP_CACHE / 2, &fl);
-                c->len = SP_CACHE / 2;
+                c->tc.len = SP_CACHE / 2;
             }
-            c->objs[c->len++] = obj;
+            c->objs[c->tc.len++] = obj;
         }
         publish(p, c);
         rgi_tc_leave(&c->tc);
@@ -303,7 +304,7 @@ static RGI_NOINLINE void put_slow(rg_syncpool *p, void *obj)
     fl_free(p, &fl);
 }
 
-void rg_syncpool_put(rg_syncpool *p, void *obj)
+void rg_syncpool_put_slow(rg_syncpool *p, void *obj)
 {
     if (RG_UNLIKELY(p == NULL || obj == NULL))
         return;
@@ -321,18 +322,18 @@ void rg_syncpool_put(rg_syncpool *p, void *obj)
     if (rgi_objreg_put(&p->reg, "rg_syncpool_put", obj, dbg_size(p, obj), false) != 0)
         return;
 #endif
-    sp_cache *c = (sp_cache *)rgi_tc_lookup(p, p->id);
+    sp_cache *c = (sp_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        if (RG_LIKELY(c->priv == NULL)) {
-            c->priv = obj;
-        } else if (c->len < SP_CACHE) {
-            c->objs[c->len++] = obj;
+        if (RG_LIKELY(c->tc.priv == NULL)) {
+            c->tc.priv = obj;
+        } else if (c->tc.len < SP_CACHE) {
+            c->objs[c->tc.len++] = obj;
         } else {
             rgi_tc_leave(&c->tc);
             put_slow(p, obj);
             return;
         }
-        OWNER_ADD(c->puts, 1);
+        OWNER_ADD(c->tc.puts, 1);
         rgi_tc_leave(&c->tc);
         return;
     }
@@ -512,14 +513,16 @@ rg_syncpool *rg_syncpool_new(const rg_syncpool_opts *o)
 #if RG_DEBUG_CHECKS
     rgi_objreg_init(&p->reg, "syncpool", p->name, p);
 #endif
-    p->id = rgi_tc_id_alloc();
-    if (p->id == UINT32_MAX) {
+    p->h.tcid = rgi_tc_id_alloc();
+    if (p->h.tcid == UINT32_MAX) {
         rgi_ring_fini(&p->rings[0]);
         rgi_ring_fini(&p->rings[1]);
         rg_free(p);
         errno = ENOMEM;
         return NULL;
     }
+    /* the inline fast paths skip reset_fn and the debug registry */
+    p->h.id = rgi_tc_fast_id(p->h.tcid, !RG_DEBUG_CHECKS);
     p->magic = SP_MAGIC;
     pthread_mutex_lock(&rgi_tc_lock);
     p->next = all_pools;
@@ -556,7 +559,7 @@ void rg_syncpool_free(rg_syncpool *p)
     for (rgi_tcache *t = p->caches; t; t = t->next)
         rgi_tc_mark(t);
     rgi_tc_orphan_all(&p->caches);
-    rgi_tc_id_free(p->id);
+    rgi_tc_id_free(p->h.tcid);
     pthread_mutex_unlock(&rgi_tc_lock);
     fl_free(p, &fl);
     rgi_ring_fini(&p->rings[0]);
@@ -573,10 +576,10 @@ static void stats_locked(rg_syncpool *p, rg_syncpool_stats *st)
     uint64_t fast_gets = p->ret_gets, fast_puts = p->ret_puts, hits = p->ret_hits, cached = 0;
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         sp_cache *c = (sp_cache *)t;
-        fast_gets += atomic_load_explicit(&c->gets, memory_order_relaxed);
-        fast_puts += atomic_load_explicit(&c->puts, memory_order_relaxed);
-        hits += atomic_load_explicit(&c->gets, memory_order_relaxed);
-        cached += atomic_load_explicit(&c->pub, memory_order_relaxed);
+        fast_gets += RGI_LD(c->tc.gets);
+        fast_puts += RGI_LD(c->tc.puts);
+        hits += RGI_LD(c->tc.gets);
+        cached += RGI_LD(c->tc.pub);
     }
     memset(st, 0, sizeof *st);
     st->gets = fast_gets + atomic_load_explicit(&p->sgets, memory_order_relaxed);

@@ -16,11 +16,22 @@
 
 pthread_mutex_t rgi_tc_lock = PTHREAD_MUTEX_INITIALIZER;
 bool rgi_tc_asym;
-__thread rgi_tc_vec rgi_tc_tls;
+/* The never-enterable cache every empty slot points to: reclaim stays 1,
+ * so an enter fails (and drops busy again) without a NULL check.  Many
+ * threads store its busy word; only threads without a cache do. */
+rgi_tcache rgi_tc_none = {.reclaim = 1};
+#define NONE8 &rgi_tc_none, &rgi_tc_none, &rgi_tc_none, &rgi_tc_none, &rgi_tc_none, &rgi_tc_none, &rgi_tc_none, &rgi_tc_none
+#define NONE64 NONE8, NONE8, NONE8, NONE8, NONE8, NONE8, NONE8, NONE8
+/* The vector of a thread that has no cache yet (never written). */
+static rgi_tcache *const tc_empty_vec[RG_POOL_FAST_IDS] = {NONE64, NONE64, NONE64, NONE64, NONE64, NONE64, NONE64, NONE64};
+_Static_assert(RG_POOL_FAST_IDS == 512, "tc_empty_vec's initializer");
+/* initial-exec: the inline fast paths in regio/pool.h reach it with one
+ * %fs-relative load, also from a program linked with the shared library */
+RG_EXPORT __thread rg_pool_tc **rg_pool_tls __attribute__((tls_model("initial-exec"))) = (rg_pool_tc **)tc_empty_vec;
 
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
-static uint32_t next_id;        /* under rgi_tc_lock */
+static uint32_t next_id = 1;    /* under rgi_tc_lock; 0 is never a cache */
 static uint32_t *free_ids;      /* recycled ids, under rgi_tc_lock */
 static uint32_t nfree_ids, cap_free_ids;
 
@@ -83,27 +94,21 @@ void rgi_tc_id_free(uint32_t id)
     free_ids[nfree_ids++] = id;
 }
 
-/* Grows the calling thread's vector so that index id exists. */
+/* Gives the calling thread its own vector (the first cache it makes). */
 static int vec_reserve(uint32_t id)
 {
-    rgi_tc_vec *vec = &rgi_tc_tls;
-    if (id < vec->n)
+    if (id >= RG_POOL_FAST_IDS)
+        return -ENOTSUP; /* more pools alive than slots: this one works on its ring */
+    if (rg_pool_tls != (rg_pool_tc **)tc_empty_vec)
         return 0;
-    uint32_t n = vec->n ? vec->n : 8;
-    while (n <= id)
-        n *= 2;
-    rgi_tcache **v = rgi_arena_malloc(n * sizeof *v);
+    rgi_tcache **v = rgi_arena_malloc(RG_POOL_FAST_IDS * sizeof *v);
     if (v == NULL)
         return -ENOMEM;
-    memset(v, 0, n * sizeof *v);
-    /* the vector is the owner's alone; rgi_tc_lock orders it against the
-     * exit path only, which runs on this same thread */
-    if (vec->n)
-        memcpy(v, vec->v, vec->n * sizeof *v);
-    rgi_tcache **old = vec->v;
-    vec->v = v;
-    vec->n = n;
-    rgi_arena_free(old);
+    for (uint32_t i = 0; i < RG_POOL_FAST_IDS; i++)
+        v[i] = &rgi_tc_none;
+    /* the vector is the owner's alone; the exit path runs on this thread */
+    rg_pool_tls = v;
+    pthread_setspecific(tc_key, (void *)1); /* arms the exit destructor */
     return 0;
 }
 
@@ -114,10 +119,12 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
         errno = ENOTSUP; /* no membarrier: no caches, the pools use their rings */
         return NULL;
     }
-    if (vec_reserve(id) != 0)
+    int rc = vec_reserve(id);
+    if (rc != 0) {
+        errno = -rc;
         return NULL;
-    rgi_tc_vec *vec = &rgi_tc_tls;
-    rgi_tcache *stale = vec->v[id];
+    }
+    rgi_tcache *stale = rg_pool_tls[id] == &rgi_tc_none ? NULL : rg_pool_tls[id];
     rgi_tcache *tc = rgi_arena_malloc(size);
     if (tc == NULL)
         return NULL;
@@ -127,7 +134,6 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
     tc->list = list;
     tc->id = id;
     tc->tid = (int)syscall(SYS_gettid);
-    pthread_setspecific(tc_key, (void *)1); /* arms the exit destructor */
     pthread_mutex_lock(&rgi_tc_lock);
     if (stale != NULL && stale->pool != NULL) {
         /* a live cache of another pool that reused this id cannot be here:
@@ -140,7 +146,7 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
     if (*list)
         (*list)->prev = tc;
     *list = tc;
-    vec->v[id] = tc;
+    rg_pool_tls[id] = tc;
     pthread_mutex_unlock(&rgi_tc_lock);
     rgi_arena_free(stale); /* the dead cache of a freed pool */
     return tc;
@@ -161,13 +167,15 @@ void rgi_tc_orphan_all(rgi_tcache **list)
 static void tc_thread_exit(void *arg)
 {
     (void)arg;
-    rgi_tc_vec *vec = &rgi_tc_tls;
+    rgi_tcache **v = rg_pool_tls;
+    if (v == (rg_pool_tc **)tc_empty_vec)
+        return;
     pthread_mutex_lock(&rgi_tc_lock);
-    for (uint32_t i = 0; i < vec->n; i++) {
-        rgi_tcache *tc = vec->v[i];
-        if (tc == NULL)
+    for (uint32_t i = 0; i < RG_POOL_FAST_IDS; i++) {
+        rgi_tcache *tc = v[i];
+        if (tc == &rgi_tc_none)
             continue;
-        vec->v[i] = NULL;
+        v[i] = &rgi_tc_none;
         if (tc->pool != NULL) {
             if (tc->prev)
                 tc->prev->next = tc->next;
@@ -175,21 +183,21 @@ static void tc_thread_exit(void *arg)
                 *tc->list = tc->next;
             if (tc->next)
                 tc->next->prev = tc->prev;
-            tc->cls->retire(tc->pool, tc);
+            ((const rgi_tc_class *)tc->cls)->retire(tc->pool, tc);
         }
         rgi_arena_free(tc);
     }
     pthread_mutex_unlock(&rgi_tc_lock);
-    rgi_arena_free(vec->v);
-    vec->v = NULL;
-    vec->n = 0;
+    /* later destructors may still use a pool: they find no cache */
+    rg_pool_tls = (rg_pool_tc **)tc_empty_vec;
+    rgi_arena_free(v);
 }
 
 void rgi_tc_wait_reclaim(rgi_tcache *tc)
 {
     unsigned step = 0;
     /* acquire: pairs with rgi_tc_release, so the owner sees what was taken */
-    while (atomic_load_explicit(&tc->reclaim, memory_order_acquire))
+    while (__atomic_load_n(&tc->reclaim, __ATOMIC_ACQUIRE))
         rgi_spin(&step);
 }
 
@@ -197,7 +205,7 @@ void rgi_tc_mark(rgi_tcache *tc)
 {
     /* seq_cst: in the fallback (no membarrier) this store and the owner's
      * seq_cst store of busy form the Dekker pair directly */
-    atomic_store_explicit(&tc->reclaim, 1, memory_order_seq_cst);
+    __atomic_store_n(&tc->reclaim, 1, __ATOMIC_SEQ_CST);
 }
 
 void rgi_tc_fence(void)
@@ -223,12 +231,12 @@ void rgi_tc_acquire(rgi_tcache *tc)
     unsigned step = 0;
     /* acquire: pairs with the owner's release in rgi_tc_leave, so the
      * reclaimer sees the cache as the owner left it */
-    while (atomic_load_explicit(&tc->busy, memory_order_acquire))
+    while (__atomic_load_n(&tc->busy, __ATOMIC_ACQUIRE))
         rgi_spin(&step);
 }
 
 void rgi_tc_release(rgi_tcache *tc)
 {
     /* release: pairs with the owner's acquire in rgi_tc_enter/wait_reclaim */
-    atomic_store_explicit(&tc->reclaim, 0, memory_order_release);
+    __atomic_store_n(&tc->reclaim, 0, __ATOMIC_RELEASE);
 }

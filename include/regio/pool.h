@@ -68,13 +68,19 @@ typedef struct rg_syncpool_opts {
 
 /* NULL + errno: EINVAL (o NULL, or obj_size 0 without new_fn), ENOMEM. */
 RG_EXPORT rg_syncpool *rg_syncpool_new(const rg_syncpool_opts *o);
-/* An object from the pool or a new one (contents undefined, as in Go).
- * NULL + errno: ENOMEM (creation failed), EINVAL (p NULL). */
-RG_EXPORT void *rg_syncpool_get(rg_syncpool *p);
-/* Gives obj back (it may be freed at any time from now on).  NULL obj does
- * nothing.  Debug builds diagnose a double put or a foreign pointer and
- * ignore the call. */
-RG_EXPORT void rg_syncpool_put(rg_syncpool *p, void *obj);
+/* rg_syncpool_get (inline, at the end of this header): an object from the
+ * pool or a new one (contents undefined, as in Go).
+ * NULL + errno: ENOMEM (creation failed), EINVAL (p NULL).
+ *     static inline void *rg_syncpool_get(rg_syncpool *p);
+ * rg_syncpool_put (inline): gives obj back (it may be freed at any time from
+ * now on).  NULL obj does nothing.  Debug builds diagnose a double put or a
+ * foreign pointer and ignore the call.
+ *     static inline void rg_syncpool_put(rg_syncpool *p, void *obj);
+ * Refinement of DESIGN.md §3: both are inline fast paths over the exported
+ * rg_syncpool_get_slow / rg_syncpool_put_slow, which do the same work in
+ * full (they may be called directly, e.g. through a function pointer). */
+RG_EXPORT void *rg_syncpool_get_slow(rg_syncpool *p);
+RG_EXPORT void rg_syncpool_put_slow(rg_syncpool *p, void *obj);
 /* Frees every idle object and the pool.  Objects still out are the
  * caller's (free them with free_fn or rg_free). */
 RG_EXPORT void rg_syncpool_free(rg_syncpool *p);
@@ -130,19 +136,31 @@ typedef struct rg_objpool_opts {
  * 2^30, prefill > capacity, bad policy), ENOMEM (limit or OS, including the
  * prefill). */
 RG_EXPORT rg_objpool *rg_objpool_new(const rg_objpool_opts *o);
-/* NULL + errno only when no object can be had: EAGAIN (RG_POOL_FAIL, all
- * capacity objects are out), ETIMEDOUT (RG_POOL_BLOCK), ENOMEM (creation
- * failed under the limit), EINVAL. */
-RG_EXPORT void *rg_objpool_get(rg_objpool *p);
-/* 0, or -EINVAL (NULL arguments; in debug builds also a double put or a
- * pointer this pool did not hand out, diagnosed and ignored). */
-RG_EXPORT int rg_objpool_put(rg_objpool *p, void *obj);
-/* All or nothing: returns n with n objects in objs, or 0 with errno set as
- * for rg_objpool_get (EINVAL when n > capacity). n == 0 returns 0, errno 0. */
-RG_EXPORT unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n);
-/* Puts n objects; 0 or -EINVAL (checked as for rg_objpool_put; in debug
- * builds the bad objects are diagnosed and skipped, the rest are put). */
-RG_EXPORT int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n);
+/* The four calls below are inline fast paths (at the end of this header:
+ * the calling thread's cache, no call) over the exported *_slow functions,
+ * which do the same work in full and may be called directly.  Refinement of
+ * DESIGN.md §3: same names, signatures and errors; inline.
+ *
+ * rg_objpool_get: NULL + errno only when no object can be had: EAGAIN
+ * (RG_POOL_FAIL, all capacity objects are out), ETIMEDOUT (RG_POOL_BLOCK),
+ * ENOMEM (creation failed under the limit), EINVAL.
+ *     static inline void *rg_objpool_get(rg_objpool *p);
+ * rg_objpool_put: 0, or -EINVAL (NULL arguments; in debug builds also a
+ * double put or a pointer this pool did not hand out, diagnosed and ignored).
+ *     static inline int rg_objpool_put(rg_objpool *p, void *obj);
+ * rg_objpool_get_bulk: all or nothing: returns n with n objects in objs, or
+ * 0 with errno set as for rg_objpool_get (EINVAL when n > capacity).
+ * n == 0 returns 0, errno 0.
+ *     static inline unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n);
+ * rg_objpool_put_bulk: puts n objects; 0 or -EINVAL (checked as for
+ * rg_objpool_put; in debug builds the bad objects are diagnosed and
+ * skipped, the rest are put).
+ *     static inline int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n);
+ */
+RG_EXPORT void *rg_objpool_get_slow(rg_objpool *p);
+RG_EXPORT int rg_objpool_put_slow(rg_objpool *p, void *obj);
+RG_EXPORT unsigned rg_objpool_get_bulk_slow(rg_objpool *p, void **objs, unsigned n);
+RG_EXPORT int rg_objpool_put_bulk_slow(rg_objpool *p, void *const *objs, unsigned n);
 /* Frees every idle object and the pool; objects still out must not be put
  * afterwards (they stay allocated: free them with rg_free). */
 RG_EXPORT void rg_objpool_free(rg_objpool *p);
@@ -212,6 +230,218 @@ RG_EXPORT size_t rg_buf_cap(const rg_buf *b);
 RG_EXPORT void *rg_buf_copy(const rg_buf *b, size_t off, size_t n);
 /* Gives the backing array back to its pool; b is empty afterwards. */
 RG_EXPORT void rg_buf_free(rg_buf *b);
+
+/* ---------------------------------------------------------------------------
+ * Inline fast paths (the layout below is shared with the library; it is not
+ * API and may change with any release)
+ *
+ * Each pool has a small id; each thread an initial-exec TLS vector of its
+ * per-thread caches, indexed by that id.  A fast path is: one TLS load, the
+ * vector slot, the guard (a plain store of busy, a load of reclaim; the rare
+ * reclaimer pays a membarrier(2), see pool/pool_internal.h), the cache
+ * access, a per-thread counter, and busy = 0.  No atomic read-modify-write,
+ * no call.  Whatever does not fit (no cache yet, empty or full cache, a
+ * reclaimer at work, waiters, debug checks, reset_fn) calls the *_slow
+ * function, which redoes the whole operation.
+ * ------------------------------------------------------------------------- */
+typedef struct rg_pool_tc {
+    unsigned busy;             /* guard, owner: 1 during an operation */
+    unsigned reclaim;          /* guard, another thread: 1 while it takes objects */
+    unsigned len;              /* objects in the array that follows this struct */
+    unsigned cap;              /* the array's size */
+    uint64_t gets, puts;       /* objects the fast paths served (owner-written) */
+    void *priv;                /* rg_syncpool's private slot */
+    /* the library's bookkeeping */
+    void *pool;                /* owning pool; NULL once the pool was freed */
+    struct rg_pool_tc *next, *prev, **list;
+    const void *cls;
+    int tid;
+    uint32_t id;
+    unsigned pub;              /* objects last published to memstats.pool_cached */
+    unsigned spare;
+    /* void *objs[cap] */
+} rg_pool_tc;
+
+/* Each thread's caches by pool id: RG_POOL_FAST_IDS slots, always there.
+ * A thread starts on a shared read-only vector whose slots all point to a
+ * cache that is never enterable (reclaim is always 1), so the fast path
+ * needs no bound check and no NULL check: an unknown pool is a failed
+ * enter.  Slot 0 is never a cache: a pool whose fast paths are off (debug
+ * checks, reset_fn, or more than RG_POOL_FAST_IDS pools alive) has id 0. */
+#define RG_POOL_FAST_IDS 512
+extern RG_EXPORT __thread rg_pool_tc **rg_pool_tls __attribute__((tls_model("initial-exec")));
+
+/* The first fields of rg_objpool and rg_syncpool. */
+typedef struct rg_pool_head {
+    uint32_t id;               /* slot in every thread's vector; 0 = fast paths off */
+    uint32_t tcid;             /* the library's id for the pool's caches */
+    unsigned nwaiters;         /* rg_objpool: blocked getters (puts bypass the caches) */
+    unsigned spare;
+} rg_pool_head;
+
+#if defined(__SANITIZE_THREAD__)
+#define RG_POOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RG_POOL_TSAN 1
+#endif
+#endif
+#ifndef RG_POOL_TSAN
+#define RG_POOL_TSAN 0
+#endif
+
+#define RG_POOL_TC_OBJS(tc) ((void **)((tc) + 1))
+
+/* The calling thread's cache of the pool with this id, entered; NULL when
+ * there is none yet or a reclaimer holds it.  Leave with rg_pool_tc_leave. */
+static inline rg_pool_tc *rg_pool_tc_enter(uint32_t id)
+{
+    rg_pool_tc *tc = rg_pool_tls[id];
+#if RG_POOL_TSAN
+    __atomic_store_n(&tc->busy, 1, __ATOMIC_SEQ_CST);
+    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_SEQ_CST))) {
+#else
+    /* The CPU fence of this Dekker pair is the reclaimer's membarrier; the
+     * compiler must still keep the store before the load. */
+    __atomic_store_n(&tc->busy, 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* acquire: pairs with the reclaimer's release of reclaim = 0 */
+    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_ACQUIRE))) {
+#endif
+        __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
+        return NULL;
+    }
+    return tc;
+}
+
+/* release: pairs with the reclaimer's acquire load of busy */
+static inline void rg_pool_tc_leave(rg_pool_tc *tc)
+{
+    __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Owner-written counters, read by other threads: relaxed, no RMW. */
+#define RG_POOL_TC_ADD(ctr, v) __atomic_store_n(&(ctr), __atomic_load_n(&(ctr), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+
+/* Fast path budget: the TLS vector slot, the guard, an array pop, a counter. */
+static inline void *rg_objpool_get(rg_objpool *p)
+{
+    const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
+    rg_pool_tc *tc;
+    if (RG_LIKELY(p != NULL) && RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
+        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
+        if (RG_LIKELY(len != 0)) {
+            void *o = RG_POOL_TC_OBJS(tc)[len - 1];
+            __atomic_store_n(&tc->len, len - 1, __ATOMIC_RELAXED);
+            RG_POOL_TC_ADD(tc->gets, 1);
+            rg_pool_tc_leave(tc);
+            return o;
+        }
+        rg_pool_tc_leave(tc);
+    }
+    return rg_objpool_get_slow(p);
+}
+
+/* Fast path budget: as get, plus the waiters check. */
+static inline int rg_objpool_put(rg_objpool *p, void *obj)
+{
+    const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
+    rg_pool_tc *tc;
+    if (RG_LIKELY((p != NULL) & (obj != NULL)) &&
+        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
+        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
+        /* relaxed: a put that misses a new waiter is caught by the waiter's
+         * flush of every cache (pool/objpool.c) */
+        if (RG_LIKELY((len < tc->cap) & (__atomic_load_n(&h->nwaiters, __ATOMIC_RELAXED) == 0))) {
+            RG_POOL_TC_OBJS(tc)[len] = obj;
+            __atomic_store_n(&tc->len, len + 1, __ATOMIC_RELAXED);
+            RG_POOL_TC_ADD(tc->puts, 1);
+            rg_pool_tc_leave(tc);
+            return 0;
+        }
+        rg_pool_tc_leave(tc);
+    }
+    return rg_objpool_put_slow(p, obj);
+}
+
+static inline unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n)
+{
+    const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
+    rg_pool_tc *tc;
+    if (RG_LIKELY(p != NULL && objs != NULL && n != 0) &&
+        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
+        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
+        if (RG_LIKELY(len >= n)) {
+            /* the cache is a LIFO: hand out its top n, in stack order */
+            void **src = RG_POOL_TC_OBJS(tc) + (len - n);
+            for (unsigned i = 0; i < n; i++)
+                objs[i] = src[i];
+            __atomic_store_n(&tc->len, len - n, __ATOMIC_RELAXED);
+            RG_POOL_TC_ADD(tc->gets, n);
+            rg_pool_tc_leave(tc);
+            return n;
+        }
+        rg_pool_tc_leave(tc);
+    }
+    return rg_objpool_get_bulk_slow(p, objs, n);
+}
+
+static inline int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned n)
+{
+    const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
+    rg_pool_tc *tc;
+    if (RG_LIKELY(p != NULL && objs != NULL) &&
+        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
+        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
+        if (RG_LIKELY((n <= tc->cap - len) & (__atomic_load_n(&h->nwaiters, __ATOMIC_RELAXED) == 0))) {
+            void **dst = RG_POOL_TC_OBJS(tc) + len;
+            for (unsigned i = 0; i < n; i++)
+                dst[i] = objs[i];
+            __atomic_store_n(&tc->len, len + n, __ATOMIC_RELAXED);
+            RG_POOL_TC_ADD(tc->puts, n);
+            rg_pool_tc_leave(tc);
+            return 0;
+        }
+        rg_pool_tc_leave(tc);
+    }
+    return rg_objpool_put_bulk_slow(p, objs, n);
+}
+
+/* Fast path budget: the TLS vector slot, the guard, the private slot (one
+ * load, one store), a counter. */
+static inline void *rg_syncpool_get(rg_syncpool *p)
+{
+    const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
+    rg_pool_tc *tc;
+    if (RG_LIKELY(p != NULL) && RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
+        void *o = tc->priv;
+        if (RG_LIKELY(o != NULL)) {
+            tc->priv = NULL;
+            RG_POOL_TC_ADD(tc->gets, 1);
+            rg_pool_tc_leave(tc);
+            return o;
+        }
+        rg_pool_tc_leave(tc);
+    }
+    return rg_syncpool_get_slow(p);
+}
+
+static inline void rg_syncpool_put(rg_syncpool *p, void *obj)
+{
+    const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
+    rg_pool_tc *tc;
+    if (RG_LIKELY((p != NULL) & (obj != NULL)) &&
+        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
+        if (RG_LIKELY(tc->priv == NULL)) {
+            tc->priv = obj;
+            RG_POOL_TC_ADD(tc->puts, 1);
+            rg_pool_tc_leave(tc);
+            return;
+        }
+        rg_pool_tc_leave(tc);
+    }
+    rg_syncpool_put_slow(p, obj);
+}
 
 #ifdef __cplusplus
 }
