@@ -19,16 +19,24 @@
  *     response assembly never call malloc and an idle connection holds only
  *     its conn struct (input cut mid-command is kept in a per-connection
  *     buffer, allocated only then);
- *   - items (header, key, value) are rg_malloc'd objects, indexed by a
- *     standalone rg_map per shard (16 shards, one mutex each: rg_map is
- *     single-threaded).  They are not on the collected heap yet: items have
- *     explicit lifetimes (delete, overwrite, evict), which rg_free expresses
- *     directly; moving them to rg_new + roots is left for a later landing.
+ *   - items (header, key, value) are objects of the collected heap
+ *     (rg_new_array), the values of 16 heap maps (rg_map_new_heap, one
+ *     mutex each; each map is a root), so a set, delete, eviction or
+ *     flush_all just drops the map's reference and the collector reclaims
+ *     the item.  A get sends the value straight from the item (sendmsg
+ *     iovecs, no copy) and pins the item in the batch's region
+ *     (rg_region_keep): an item replaced or evicted while its bytes are on
+ *     their way stays alive until the send completes and the region
+ *     resets — no reference counts, no copies.  Each loop thread is
+ *     attached to the collector, passes a safepoint at every turn of its
+ *     loop and between commands, and is parked while it waits for events.
  *   - -m MiB is regio's hard limit (rg_set_memory_limit).  Items are evicted
- *     per shard in LRU order once the items' bytes pass half the limit (the
- *     rest is headroom for size-class rounding, maps, regions and input
- *     buffers), and again whenever an allocation fails, so under a normal
- *     load a store never fails.
+ *     per shard in LRU order once the items' bytes pass 35% of the limit
+ *     (with the collector's default pacing the heap then peaks near 70%,
+ *     the rest is headroom for maps, regions and receive buffers), and again
+ *     whenever an allocation fails (then with a safepoint, so the cycle that
+ *     frees what was evicted can finish), so under a normal load a store
+ *     never fails.
  *
  * Protocol: memcached's ASCII protocol (protocol.txt of memcached): get,
  * gets, set, add, replace, append, prepend, cas, delete, incr, decr, touch,
@@ -74,6 +82,13 @@
 #define NSHARD 16
 #define REL_MAX 2592000            /* 30 days: exptimes above are absolute */
 
+/* An item is one object of the collected heap (rg_new_array of a byte
+ * type: no traced fields).  Items never change once linked (a store makes a
+ * new one; only exp is touched in place), so a reply can send the value
+ * straight from the item, pinned in the batch's region.  prev/next are
+ * plain, untraced addresses: they only ever point at items in the shard's
+ * map, which keeps those alive; an item leaves the LRU when it leaves the
+ * map. */
 typedef struct item {
     struct item *prev, *next; /* shard LRU, head = most recent */
     uint64_t cas;
@@ -83,9 +98,12 @@ typedef struct item {
     char data[];              /* key, then value + "\r\n" */
 } item;
 
+static const rg_type item_type = { "kvcache item", 1, NULL, 0, NULL };
+
 typedef struct shard {
     pthread_mutex_t mu;
-    rg_map *map;
+    rg_map *map;           /* rg_map_new_heap: traces its values (the items);
+                            * a root, written once by main */
     item *head, *tail;
     size_t bytes;
 } shard;
@@ -139,13 +157,13 @@ static void lru_push(shard *s, item *it)
     s->head = it;
 }
 
-/* Removes it from s (map, LRU, byte count) and frees it.  Lock held. */
+/* Removes it from s (map, LRU, byte count).  Lock held.  The collector
+ * reclaims it once no reply in flight pins it. */
 static void item_drop(shard *s, item *it)
 {
     rg_map_del(s->map, it->data, it->nkey);
     lru_unlink(s, it);
     s->bytes -= item_size(it);
-    rg_free(it);
 }
 
 static int item_live(const item *it, int64_t now)
@@ -165,6 +183,9 @@ static item *lookup(shard *s, const char *k, size_t n, int64_t now)
     return it;
 }
 
+static int evict_for(size_t need);
+static int reclaim(size_t n, int tries);
+
 /* A new item, evicting from s's LRU tail when over budget or when the
  * allocation fails.  Lock held.  NULL when nothing is left to evict. */
 static item *item_alloc(shard *s, const char *k, size_t nk, size_t nbytes)
@@ -172,12 +193,16 @@ static item *item_alloc(shard *s, const char *k, size_t nk, size_t nbytes)
     size_t sz = sizeof(item) + nk + nbytes + 2;
     while (s->tail && s->bytes + sz > shard_budget) { item_drop(s, s->tail); BUMP(st_evict); }
     item *it;
-    while (!(it = rg_malloc(sz))) {
-        if (!s->tail) return NULL;
-        item_drop(s, s->tail);
-        BUMP(st_evict);
+    for (int tries = 0; !(it = rg_new_array(&item_type, sz)); tries++) { /* zeroed */
+        if (tries > 100) return NULL;
+        /* The limit refused: what was evicted is garbage only once a cycle
+         * has seen it, and the cycle needs this thread's roots.  Every heap
+         * pointer the callers hold here (old) is still in its map, so a
+         * safepoint is safe. */
+        if (s->tail) { item_drop(s, s->tail); BUMP(st_evict); }
+        else reclaim(sz, tries); /* the other shards' oldest; a cycle's time */
+        rg_safepoint();
     }
-    memset(it, 0, sizeof *it);
     it->nkey = (uint32_t)nk;
     it->nbytes = (uint32_t)nbytes;
     memcpy(it->data, k, nk);
@@ -185,13 +210,13 @@ static item *item_alloc(shard *s, const char *k, size_t nk, size_t nbytes)
 }
 
 /* Links a new item in place of old (may be NULL).  Lock held.  Returns 0 or
- * -ENOMEM (the map could not grow: the item is freed, old stays). */
+ * -ENOMEM (the map could not grow: the new item is garbage, old stays). */
 static int item_link(shard *s, item *it, item *old, int64_t now)
 {
     it->cas = atomic_fetch_add_explicit(&cas_next, 1, memory_order_relaxed);
     it->stime = now;
-    if (rg_map_put(s->map, it->data, it->nkey, it) < 0) { rg_free(it); return -ENOMEM; }
-    if (old) { lru_unlink(s, old); s->bytes -= item_size(old); rg_free(old); }
+    if (rg_map_put(s->map, it->data, it->nkey, it) < 0) return -ENOMEM;
+    if (old) { lru_unlink(s, old); s->bytes -= item_size(old); } /* old: garbage unless pinned */
     lru_push(s, it);
     s->bytes += item_size(it);
     return 0;
@@ -205,11 +230,26 @@ static int evict_for(size_t need)
     size_t freed = 0;
     for (int i = 0; i < NSHARD * 64 && freed < need; i++) {
         shard *s = &shards[atomic_fetch_add_explicit(&rr, 1, memory_order_relaxed) % NSHARD];
-        pthread_mutex_lock(&s->mu);
+        if (pthread_mutex_trylock(&s->mu)) continue; /* busy, or the caller's own */
         if (s->tail) { freed += item_size(s->tail); item_drop(s, s->tail); BUMP(st_evict); }
         pthread_mutex_unlock(&s->mu);
     }
     return freed ? 0 : -1;
+}
+
+/* After the limit refused n bytes: evict, and pass a safepoint so the
+ * collector can finish the cycle that frees what was evicted.  Callers hold
+ * no heap pointer that is not in a map or pinned.  -1 after enough tries. */
+static int reclaim(size_t n, int tries)
+{
+    evict_for(n);
+    rg_safepoint();
+    if (tries > 4) { /* give a cycle in flight time to finish */
+        rg_park();
+        usleep(1000);
+        rg_unpark();
+    }
+    return tries < 100 ? 0 : -1;
 }
 
 /* ---- connections ---------------------------------------------------- */
@@ -226,7 +266,13 @@ typedef struct conn {
     int fd;
     rg_region *r;          /* replies of the current batch; NULL while idle */
     char *in; size_t in_len, in_cap; /* input kept between reads (lazily allocated) */
-    char *out; size_t out_len, out_cap, out_off;
+    /* the batch's replies: iovecs over text built in the region (tb) and
+     * over pinned items' values; [iov_head, niov) is still to send */
+    struct iovec *iov; unsigned niov, iov_cap, iov_head, iov_frozen;
+    char *tb; size_t tb_len, tb_cap;
+    size_t pending;        /* bytes still to send */
+    int last_text;         /* iov[niov-1] is text in tb (may grow in place) */
+    struct msghdr msg;     /* uring: the sendmsg in flight */
     size_t swallow;        /* bytes of a rejected value still to skip */
     int closing;           /* 1: close once the replies are sent, 2: at once */
     int want_out;          /* epoll: registered for EPOLLOUT instead of EPOLLIN */
@@ -262,33 +308,84 @@ static rg_region *region_get(worker *w)
     return rg_region_new();
 }
 
-/* The batch is sent: its memory goes at once, the region back to the cache. */
+/* The batch is sent: its memory goes at once (and its pins with it: the
+ * items it sent may now be collected), the region back to the cache. */
 static void region_done(conn *c)
 {
     rg_region *r = c->r;
     c->r = NULL;
-    c->out = NULL; c->out_len = c->out_cap = c->out_off = 0;
+    c->iov = NULL; c->niov = c->iov_cap = c->iov_head = c->iov_frozen = 0;
+    c->tb = NULL; c->tb_len = c->tb_cap = 0;
+    c->pending = 0; c->last_text = 0;
     if (!r) return;
     rg_region_reset(r);
     if (c->w->nr < RCACHE) c->w->rcache[c->w->nr++] = r;
     else rg_region_free(r);
 }
 
+/* n bytes of the batch's region, evicting items if the limit refuses. */
+static void *out_alloc(conn *c, size_t n)
+{
+    if (!c->r && !(c->r = region_get(c->w))) { c->closing = 2; return NULL; }
+    void *p;
+    for (int t = 0; !(p = rg_alloc(c->r, n)); t++)
+        if (reclaim(n, t) < 0) { c->closing = 2; return NULL; }
+    return p;
+}
+
+/* Appends [p, p+n) to the batch.  Text may extend the last iovec in place,
+ * unless that one is in a send in flight (iov_frozen). */
+static void out_iov(conn *c, const void *p, size_t n, int text)
+{
+    if (text && c->last_text && c->niov > c->iov_frozen &&
+        (const char *)c->iov[c->niov - 1].iov_base + c->iov[c->niov - 1].iov_len == (const char *)p) {
+        c->iov[c->niov - 1].iov_len += n;
+    } else {
+        if (c->niov == c->iov_cap) { /* grown by copy: an array a send in flight uses stays intact */
+            unsigned cap = c->iov_cap ? c->iov_cap * 2 : 32;
+            struct iovec *v = out_alloc(c, cap * sizeof *v);
+            if (!v) return;
+            if (c->niov) memcpy(v, c->iov, c->niov * sizeof *v);
+            c->iov = v; c->iov_cap = cap;
+        }
+        c->iov[c->niov].iov_base = (void *)p;
+        c->iov[c->niov].iov_len = n;
+        c->niov++;
+    }
+    c->last_text = text;
+    c->pending += n;
+}
+
 static void out_put(conn *c, const void *p, size_t n)
 {
     if (c->closing == 2) return;
-    if (c->out_len + n > c->out_cap) {
-        if (!c->r && !(c->r = region_get(c->w))) { c->closing = 2; return; }
-        size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
-        while (cap < c->out_len + n) cap *= 2;
-        char *o; /* the old buffer stays in the region until reset */
-        while (!(o = rg_alloc(c->r, cap)))
-            if (evict_for(cap) < 0) { c->closing = 2; return; }
-        if (c->out_len) memcpy(o, c->out, c->out_len);
-        c->out = o; c->out_cap = cap;
+    if (c->tb_len + n > c->tb_cap) {
+        size_t cap = n > 4096 ? n : 4096;
+        char *b = out_alloc(c, cap);
+        if (!b) return;
+        c->tb = b; c->tb_len = 0; c->tb_cap = cap;
     }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
+    char *dst = c->tb + c->tb_len;
+    memcpy(dst, p, n);
+    c->tb_len += n;
+    out_iov(c, dst, n, 1);
+}
+
+/* n bytes of the batch went out. */
+static void out_advance(conn *c, size_t n)
+{
+    c->pending -= n;
+    while (n) {
+        struct iovec *v = &c->iov[c->iov_head];
+        if (n >= v->iov_len) { n -= v->iov_len; c->iov_head++; }
+        else { v->iov_base = (char *)v->iov_base + n; v->iov_len -= n; n = 0; }
+    }
+}
+
+static unsigned out_iovcnt(const conn *c)
+{
+    unsigned k = c->niov - c->iov_head;
+    return k > 1024 ? 1024 : k; /* IOV_MAX */
 }
 
 static void out_str(conn *c, const char *s) { out_put(c, s, strlen(s)); }
@@ -362,16 +459,24 @@ static void do_get(conn *c, char **tok, int nt, int with_cas)
         BUMP(st_get);
         pthread_mutex_lock(&s->mu);
         item *it = lookup(s, tok[i], nk, now);
+        if (it) { lru_unlink(s, it); lru_push(s, it); }
+        pthread_mutex_unlock(&s->mu);
+        /* it stays valid until this thread's next safepoint even if another
+         * thread replaces it now (gc.h rule 2); the pin keeps it until the
+         * reply is sent */
         if (it) {
             BUMP(st_hits);
-            lru_unlink(s, it); lru_push(s, it);
+            if (!c->r && !(c->r = region_get(c->w))) { c->closing = 2; return; }
+            if (rg_region_keep(c->r, it) < 0) { /* pinned first: formatting may pass a safepoint */
+                c->closing = 2;
+                return;
+            }
             if (with_cas)
                 out_fmt(c, "VALUE %s %" PRIu32 " %" PRIu32 " %" PRIu64 "\r\n", tok[i], it->flags, it->nbytes, it->cas);
             else
                 out_fmt(c, "VALUE %s %" PRIu32 " %" PRIu32 "\r\n", tok[i], it->flags, it->nbytes);
-            out_put(c, it->data + it->nkey, it->nbytes + 2);
+            out_iov(c, it->data + it->nkey, it->nbytes + 2, 0); /* no copy: the pin keeps it */
         }
-        pthread_mutex_unlock(&s->mu);
     }
     out_str(c, "END\r\n");
 }
@@ -542,6 +647,7 @@ static void do_stats(conn *c)
     out_fmt(c, "STAT regio_heap_inuse %" PRIu64 "\r\n", ms.heap_inuse);
     out_fmt(c, "STAT regio_heap_objects %" PRIu64 "\r\n", ms.heap_objects);
     out_fmt(c, "STAT regio_region_inuse %" PRIu64 "\r\n", ms.region_inuse);
+    out_fmt(c, "STAT regio_next_gc %" PRIu64 "\r\n", ms.next_gc);
     out_fmt(c, "STAT regio_num_gc %" PRIu64 "\r\n", ms.num_gc);
     out_fmt(c, "STAT regio_pause_total_ns %" PRIu64 "\r\n", ms.pause_total_ns);
     /* the longest thread pause of the last 256 cycles (memstats keeps one
@@ -563,7 +669,10 @@ static void do_stats(conn *c)
 static size_t process(conn *c, const char *buf, size_t len)
 {
     size_t off = 0;
-    while (off < len && !c->closing && c->out_len - c->out_off < OUT_BATCH) {
+    while (off < len && !c->closing && c->pending < OUT_BATCH) {
+        /* between commands no item is held in a local (replies pin theirs):
+         * a safepoint here lets a cycle through during a long pipeline */
+        rg_safepoint();
         const char *p = buf + off;
         size_t avail = len - off;
         if (c->swallow) {
@@ -721,8 +830,8 @@ static int conn_input(conn *c, const char *data, size_t n)
         size_t cap = c->in_cap ? c->in_cap : 4096;
         while (cap < c->in_len + n) cap *= 2;
         char *b;
-        while (!(b = rg_realloc(c->in, cap)))
-            if (evict_for(cap) < 0) return -1;
+        for (int t = 0; !(b = rg_realloc(c->in, cap)); t++)
+            if (reclaim(cap, t) < 0) return -1;
         c->in = b; c->in_cap = cap;
     }
     memcpy(c->in + c->in_len, data, n);
@@ -767,14 +876,15 @@ static void ep_interest(int ep, conn *c, int out)
  * block, -1 error. */
 static int ep_flush(conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    while (c->pending) {
+        struct msghdr m = { .msg_iov = c->iov + c->iov_head, .msg_iovlen = out_iovcnt(c) };
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -1;
         }
         atomic_fetch_add_explicit(&st_wr, (uint64_t)n, memory_order_relaxed);
-        c->out_off += (size_t)n;
+        out_advance(c, (size_t)n);
     }
     region_done(c);
     return 1;
@@ -786,7 +896,7 @@ static int ep_pump(int ep, conn *c)
 {
     for (;;) {
         if (c->closing == 2) return -1;
-        if (c->out_len) {
+        if (c->pending) {
             int w = ep_flush(c);
             if (w < 0) return -1;
             if (w == 0) { ep_interest(ep, c, 1); return 0; }
@@ -794,7 +904,7 @@ static int ep_pump(int ep, conn *c)
         if (c->closing) return -1;
         if (!c->in_len) break;
         in_consume(c, process(c, c->in, c->in_len));
-        if (!c->out_len && !c->closing) break; /* the rest waits for more input */
+        if (!c->pending && !c->closing) break; /* the rest waits for more input */
     }
     ep_interest(ep, c, 0);
     return 0;
@@ -814,7 +924,10 @@ static void ep_loop(worker *w)
     if (!(w->scratch = rg_malloc(SCRATCH))) { perror("kvcache"); exit(1); }
     struct epoll_event evs[64];
     for (;;) {
+        rg_safepoint(); /* item pointers held in locals end here */
+        rg_park();      /* a blocked loop never delays the collector */
         int n = epoll_wait(ep, evs, 64, -1);
+        rg_unpark();
         for (int i = 0; i < n; i++) {
             conn *c = evs[i].data.ptr;
             if (!c) {
@@ -885,7 +998,11 @@ static void ur_arm_recv(conn *c)
 static void ur_send(conn *c)
 {
     struct io_uring_sqe *sqe = sqe_get(c->w);
-    io_uring_prep_send(sqe, c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    memset(&c->msg, 0, sizeof c->msg);
+    c->msg.msg_iov = c->iov + c->iov_head;
+    c->msg.msg_iovlen = out_iovcnt(c);
+    c->iov_frozen = c->iov_head + (unsigned)c->msg.msg_iovlen; /* the kernel reads these at submit */
+    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     io_uring_sqe_set_data(sqe, tag(c, OP_SEND));
     c->sending = 1;
     c->inflight++;
@@ -920,11 +1037,11 @@ static void ur_pause_recv(conn *c)
 static void ur_pump(conn *c)
 {
     if (c->dead) return;
-    if (c->in_len && !c->closing && c->out_len - c->out_off < OUT_BATCH)
+    if (c->in_len && !c->closing && c->pending < OUT_BATCH)
         in_consume(c, process(c, c->in, c->in_len));
     if (c->closing == 2) { ur_shut(c); return; }
     if (c->sending) return;
-    if (c->out_off < c->out_len) { ur_send(c); return; }
+    if (c->pending) { ur_send(c); return; }
     region_done(c); /* all sent: the batch's memory goes now */
     if (c->closing) { ur_shut(c); return; }
     if (c->recv_paused && !c->recv_armed && c->in_len < IN_HIGH / 2) {
@@ -982,7 +1099,8 @@ static void ur_on_send(conn *c, struct io_uring_cqe *cqe)
     }
     if (cqe->res < 0) { ur_shut(c); return; }
     atomic_fetch_add_explicit(&st_wr, (uint64_t)cqe->res, memory_order_relaxed);
-    c->out_off += (size_t)cqe->res;
+    c->iov_frozen = 0;
+    out_advance(c, (size_t)cqe->res);
     ur_pump(c);
 }
 
@@ -1034,7 +1152,15 @@ static void ur_loop(worker *w)
 {
     ur_arm_accept(w);
     for (;;) {
-        io_uring_submit_and_wait(&w->ring, 1);
+        rg_safepoint(); /* item pointers held in locals end here */
+        /* submit without waiting first: the wait below then parks only
+         * when there is nothing to do */
+        io_uring_submit(&w->ring);
+        if (io_uring_cq_ready(&w->ring) == 0) {
+            rg_park(); /* a blocked loop never delays the collector */
+            io_uring_submit_and_wait(&w->ring, 1);
+            rg_unpark();
+        }
         struct io_uring_cqe *cqe;
         unsigned head, n = 0;
         io_uring_for_each_cqe(&w->ring, head, cqe) {
@@ -1060,6 +1186,7 @@ static worker *workers;
 static void *loop(void *arg)
 {
     worker *w = arg;
+    rg_thread_attach(); /* this loop reads items on the collected heap */
 #ifdef KV_URING
     if (use_uring) {
         if (w != &workers[0]) { /* worker 0 was set up by main: that proved io_uring works */
@@ -1103,11 +1230,19 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     rg_set_memory_limit(limit_mib << 20);
-    shard_budget = (size_t)(limit_mib << 20) / 2 / NSHARD;
+    /* Items may hold 35% of the limit: with the collector's default pacing
+     * (GC percent 100) the heap then peaks near 70%, which leaves room for
+     * maps, regions, receive buffers and size-class rounding, so eviction
+     * (oldest first, per shard) runs long before an allocation could fail. */
+    shard_budget = (size_t)(limit_mib << 20) * 35 / 100 / NSHARD;
+    rg_thread_attach();
     start_time = now_s();
     for (int i = 0; i < NSHARD; i++) {
         pthread_mutex_init(&shards[i].mu, NULL);
-        if (!(shards[i].map = rg_map_new(NULL))) { perror("rg_map_new"); return 1; }
+        if (!(shards[i].map = rg_map_new_heap(0)) || !rg_root_add(&shards[i].map)) {
+            perror("rg_map_new_heap");
+            return 1;
+        }
     }
     listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
