@@ -59,7 +59,10 @@
  *
  * Layout.  mp->pool_data is a dp_pool: the shared ring plus a small slot
  * number; every thread that calls the ops with a small batch gets a dp_cache
- * for the pool, found through an initial-exec TLS vector indexed by slot.
+ * for the pool, found through an initial-exec TLS vector indexed by slot;
+ * the fast paths compare the pool with the one the thread used last and
+ * take that cache (a freed pool's caches keep reclaim = 1, so a new pool
+ * at the same address can never enter one: the slow path finds them dead).
  * The cache holds up to TC_CAP pointers; a batch above TC_BATCH (DPDK's own
  * cache refilling or flushing, typically 256+ objects) goes to the ring.
  *
@@ -97,7 +100,11 @@ typedef struct dp_pool {
     dp_cache *caches;   /* under dp_lock */
 } dp_pool;
 
+/* A thread's caches: the one it used last (the fast paths look only at
+ * that pair), and all of them by slot. */
 typedef struct dp_tls {
+    dp_pool *last_pool;
+    dp_cache *last;
     uint32_t n;
     dp_cache **v;
 } dp_tls;
@@ -190,7 +197,8 @@ static void fence_all(void)
 }
 
 /* Reclaimer, dp_lock held: takes every cache of p into the ring (drop:
- * empties them without keeping the objects, for the pool's free). */
+ * empties them without keeping the objects and leaves reclaim = 1 for
+ * good, for the pool's free). */
 static void take_all_locked(dp_pool *p, bool drop)
 {
     if (p->caches == NULL)
@@ -209,8 +217,9 @@ static void take_all_locked(dp_pool *p, bool drop)
         if (!drop && len)
             ring_put_all(p, c->objs, len);
         atomic_store_explicit(&c->len, 0, memory_order_relaxed);
-        /* release: pairs with the owner's acquire in tc_enter / tc_wait */
-        atomic_store_explicit(&c->reclaim, 0, memory_order_release);
+        if (!drop)
+            /* release: pairs with the owner's acquire in tc_enter / tc_wait */
+            atomic_store_explicit(&c->reclaim, 0, memory_order_release);
     }
 }
 
@@ -264,6 +273,8 @@ static RGI_COLD dp_cache *tc_create(dp_pool *p)
     p->caches = c;
     t->v[p->slot] = c;
     pthread_mutex_unlock(&dp_lock);
+    if (t->last == stale)
+        t->last_pool = NULL, t->last = NULL;
     rgi_arena_free(stale);
     errno = saved;
     return c;
@@ -298,6 +309,8 @@ static void thread_exit(void *arg)
     rgi_arena_free(t->v);
     t->v = NULL;
     t->n = 0;
+    t->last_pool = NULL;
+    t->last = NULL;
 }
 
 static int regio_ops_alloc(struct rte_mempool *mp)
@@ -340,7 +353,7 @@ static void regio_ops_free(struct rte_mempool *mp)
     for (dp_cache *c = p->caches, *next; c; c = next) {
         next = c->next;
         /* the owner frees it at its next cache creation or at exit; its
-         * reclaim stays 0 and its pool NULL, so it is never entered again */
+         * reclaim stays 1 and its pool NULL, so it is never entered again */
         atomic_store_explicit(&c->pool, NULL, memory_order_relaxed);
         c->next = c->prev = NULL;
     }
@@ -374,14 +387,26 @@ static inline void copy_ptrs(void **dst, void *const *src, unsigned n)
         dst[i] = src[i];
 }
 
+/* The calling thread's live cache of p (made if need be) and now its
+ * last-used one; NULL when it cannot have one. */
+static dp_cache *tc_find(dp_pool *p)
+{
+    dp_cache *c = tc_lookup(p);
+    if (c == NULL)
+        c = tc_create(p);
+    if (c != NULL) {
+        tls.last_pool = p;
+        tls.last = c;
+    }
+    return c;
+}
+
 /* Dequeue when the fast path could not serve: no cache yet, a batch too
  * large for it, a reclaimer at work, or the cache short of n. */
 static RGI_NOINLINE int dequeue_slow(dp_pool *p, void **objs, unsigned n)
 {
     if (n <= TC_BATCH) {
-        dp_cache *c = tc_lookup(p);
-        if (c == NULL)
-            c = tc_create(p);
+        dp_cache *c = tc_find(p);
         if (c != NULL) {
             while (!tc_enter(c))
                 tc_wait(c);
@@ -418,9 +443,10 @@ static RGI_NOINLINE int dequeue_slow(dp_pool *p, void **objs, unsigned n)
 static int regio_ops_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
 {
     dp_pool *p = mp->pool_data;
-    dp_cache *c = tc_lookup(p);
+    dp_tls *t = &tls;
+    dp_cache *c;
     /* no test of n: a batch above TC_CAP cannot pass len >= n */
-    if (RG_LIKELY(c != NULL) && RG_LIKELY(tc_enter(c))) {
+    if (RG_LIKELY(t->last_pool == p) && RG_LIKELY(tc_enter(c = t->last))) {
         unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
         if (RG_LIKELY(len >= n)) {
             len -= n;
@@ -437,9 +463,7 @@ static int regio_ops_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
 static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
 {
     if (n <= TC_BATCH) {
-        dp_cache *c = tc_lookup(p);
-        if (c == NULL)
-            c = tc_create(p);
+        dp_cache *c = tc_find(p);
         if (c != NULL) {
             while (!tc_enter(c))
                 tc_wait(c);
@@ -468,9 +492,10 @@ static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
 static int regio_ops_enqueue(struct rte_mempool *mp, void *const *objs, unsigned n)
 {
     dp_pool *p = mp->pool_data;
-    dp_cache *c = tc_lookup(p);
+    dp_tls *t = &tls;
+    dp_cache *c;
     /* no test of n: DPDK's own cache flushes batches above TC_CAP */
-    if (RG_LIKELY(c != NULL) && RG_LIKELY(tc_enter(c))) {
+    if (RG_LIKELY(t->last_pool == p) && RG_LIKELY(tc_enter(c = t->last))) {
         unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
         if (RG_LIKELY(len + n <= TC_CAP)) {
             copy_ptrs(c->objs + len, objs, n);
