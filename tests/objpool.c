@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +238,133 @@ static void test_caches_inspect_flush_exit(void)
     CU_ASSERT_EQUAL(st.live, 8);
     CU_ASSERT_EQUAL(st.gets, st.puts);
     rg_objpool_free(p);
+}
+
+/* The inline fast paths (regio/pool.h) count in the thread's cache: the
+ * pool's stats must stay exact, single and bulk. */
+static void test_inline_stats_exact(void)
+{
+    rg_objpool *p = mk(64, 256, 64, RG_POOL_FAIL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    void *objs[32];
+    for (int i = 0; i < 1000; i++) {
+        void *o = rg_objpool_get(p);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        CU_ASSERT_EQUAL(rg_objpool_put(p, o), 0);
+    }
+    for (int i = 0; i < 100; i++) {
+        CU_ASSERT_EQUAL_FATAL(rg_objpool_get_bulk(p, objs, 32), 32);
+        for (int j = 0; j < 32; j++)
+            for (int k = 0; k < j; k++)
+                CU_ASSERT_PTR_NOT_EQUAL(objs[j], objs[k]);
+        CU_ASSERT_EQUAL(rg_objpool_put_bulk(p, objs, 32), 0);
+    }
+    rg_objpool_stats st;
+    rg_objpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, 1000 + 100 * 32);
+    CU_ASSERT_EQUAL(st.puts, 1000 + 100 * 32);
+    CU_ASSERT(st.creates <= 64);
+    CU_ASSERT_EQUAL(st.live, st.creates);
+    CU_ASSERT_EQUAL(st.in_ring + st.in_caches, st.live);
+    rg_objpool_cache_info ci[2];
+    CU_ASSERT_EQUAL(rg_objpool_caches(p, ci, 2), 1);
+#if !RG_DEBUG_CHECKS
+    /* almost every call took the inline path, which counts in the cache */
+    CU_ASSERT(ci[0].gets >= 1000);
+    CU_ASSERT(ci[0].puts >= 1000);
+#endif
+    rg_objpool_free(p);
+}
+
+/* Another thread flushes this pool's caches while their owner keeps going
+ * on the inline paths: nothing is lost or handed out twice, the stats add up. */
+typedef struct churner {
+    rg_objpool *p;
+    atomic_int stop;
+    uint64_t ops, bad; /* the churner's own; read after the join */
+} churner;
+
+static void *churn(void *arg)
+{
+    churner *c = arg;
+    void *objs[8];
+    while (!atomic_load(&c->stop)) {
+        void *o = rg_objpool_get(c->p);
+        if (o) {
+            *(volatile uint64_t *)o = (uintptr_t)o; /* ours alone while out */
+            c->bad += *(volatile uint64_t *)o != (uintptr_t)o;
+            rg_objpool_put(c->p, o);
+            c->ops += 2;
+        }
+        if (rg_objpool_get_bulk(c->p, objs, 8) == 8) {
+            rg_objpool_put_bulk(c->p, objs, 8);
+            c->ops += 16;
+        }
+    }
+    return NULL;
+}
+
+static void test_flush_while_owner_runs(void)
+{
+    rg_objpool *p = mk(64, 64, 32, RG_POOL_FAIL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    churner c = {.p = p};
+    pthread_t t;
+    pthread_create(&t, NULL, churn, &c);
+    unsigned moved = 0;
+    for (int i = 0; i < 200; i++) {
+        int k = rg_objpool_flush(p);
+        CU_ASSERT(k >= 0);
+        moved += (unsigned)k;
+        rg_objpool_stats st;
+        rg_objpool_read_stats(p, &st);
+        CU_ASSERT(st.live <= 64);
+        usleep(200);
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL); /* the exit gives the cache back */
+    rg_objpool_stats st;
+    rg_objpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(c.bad, 0);
+    CU_ASSERT_EQUAL(st.gets + st.puts, c.ops);
+    CU_ASSERT_EQUAL(st.gets, st.puts);
+    CU_ASSERT_EQUAL(st.in_caches, 0);
+    CU_ASSERT_EQUAL(st.in_ring, st.live);
+    CU_ASSERT(st.live <= 64);
+    (void)moved;
+    rg_objpool_free(p);
+}
+
+/* More pools alive than the inline fast paths have slots: the last ones
+ * work on their rings, correctly. */
+static void test_more_pools_than_slots(void)
+{
+    enum { NP = RG_POOL_FAST_IDS + 40 };
+    rg_objpool **ps = malloc(NP * sizeof *ps);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ps);
+    int made = 0;
+    for (; made < NP; made++) {
+        ps[made] = mk(32, 4, 2, RG_POOL_FAIL, 0);
+        if (ps[made] == NULL)
+            break;
+    }
+    CU_ASSERT_EQUAL(made, NP);
+    for (int i = 0; i < made; i++) {
+        void *a = rg_objpool_get(ps[i]), *b = rg_objpool_get(ps[i]);
+        CU_ASSERT_PTR_NOT_NULL(a);
+        CU_ASSERT_PTR_NOT_NULL(b);
+        CU_ASSERT_PTR_NOT_EQUAL(a, b);
+        rg_objpool_put(ps[i], a);
+        rg_objpool_put(ps[i], b);
+        rg_objpool_stats st;
+        rg_objpool_read_stats(ps[i], &st);
+        CU_ASSERT_EQUAL(st.gets, 2);
+        CU_ASSERT_EQUAL(st.puts, 2);
+        CU_ASSERT_EQUAL(st.in_ring + st.in_caches, st.live);
+    }
+    for (int i = 0; i < made; i++)
+        rg_objpool_free(ps[i]);
+    free(ps);
 }
 
 static void *put_later(void *arg)
@@ -496,6 +624,9 @@ int main(void)
         {"bulk get is all or nothing", test_bulk_all_or_nothing},
         {"bad input is refused", test_bad_input},
         {"caches: inspect, flush from another thread, exit", test_caches_inspect_flush_exit},
+        {"inline fast paths: stats stay exact", test_inline_stats_exact},
+        {"flush while the owner runs its inline paths", test_flush_while_owner_runs},
+        {"more pools than fast-path slots", test_more_pools_than_slots},
         {"RG_POOL_BLOCK: timeout and wakeup", test_block_policy},
         {"a blocked get takes an idle thread's cache", test_block_steals_idle_cache},
         {"stress 2 threads", test_stress_2},

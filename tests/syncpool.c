@@ -54,6 +54,50 @@ static void my_free(void *o, void *arg)
     rg_free(o);
 }
 
+/* The inline private-slot paths (regio/pool.h) count in the thread's cache:
+ * stats stay exact, and an epoch run by another thread still takes the
+ * object parked in this thread's private slot. */
+static void *epoch_thread(void *arg)
+{
+    (void)arg;
+    rgi_pool_epoch();
+    return NULL;
+}
+
+static void test_inline_stats_and_epoch(void)
+{
+    rg_syncpool *p = mk(64);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    for (int i = 0; i < 1000; i++) {
+        void *o = rg_syncpool_get(p);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        rg_syncpool_put(p, o);
+    }
+    rg_syncpool_stats st;
+    rg_syncpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, 1000);
+    CU_ASSERT_EQUAL(st.puts, 1000);
+    CU_ASSERT_EQUAL(st.news, 1);
+    CU_ASSERT_EQUAL(st.hits_local + st.hits_shared + st.hits_victim + st.news, st.gets);
+    CU_ASSERT(st.cached <= 1); /* a cache publishes at its slow paths and epochs */
+    /* two epochs from another thread: the private slot's object goes to
+     * the victim, then is freed */
+    pthread_t t;
+    pthread_create(&t, NULL, epoch_thread, NULL);
+    pthread_join(t, NULL);
+    pthread_create(&t, NULL, epoch_thread, NULL);
+    pthread_join(t, NULL);
+    rg_syncpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.cached, 0);
+    CU_ASSERT_EQUAL(st.frees, 1);
+    void *o = rg_syncpool_get(p); /* nothing idle: a new one */
+    CU_ASSERT_PTR_NOT_NULL(o);
+    rg_syncpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.news, 2);
+    rg_syncpool_put(p, o);
+    rg_syncpool_free(p);
+}
+
 static void test_new_and_free_fn(void)
 {
     atomic_store(&made, 0);
@@ -443,6 +487,7 @@ int main(void)
         {"private slot, then new", test_private_then_new},
         {"memstats count pool hits, misses and channels", test_memstats_see_pools},
         {"new_fn and free_fn", test_new_and_free_fn},
+        {"inline paths: stats exact, epochs reach the private slot", test_inline_stats_and_epoch},
         {"bad input is refused", test_bad_input},
         {"the shared list carries objects across threads", test_shared_across_threads},
         {"epochs: primary to victim, then freed", test_epochs_victim_then_free},
