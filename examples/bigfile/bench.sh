@@ -72,8 +72,9 @@ set title "warm page-cache scan of %.1f GiB: GB/s (higher is better), mean of hy
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set key top left autotitle columnheader
-set xtics font ",9"
+set key top right
+set xtics font ",8" rotate by -15
+set bmargin 5
 set yrange [0:*]
 plot "%s.tsv" using 3:xtic(1) title "lines (wc -l)", "" using 5 title "lines, words, bytes (LC_ALL=C wc)"
 """ % (out, size / 2**30, out)

@@ -44,7 +44,7 @@
  * Usage: httpd [--root=DIR] [--addr=IP] [--port=N] [--port-file=PATH]
  *              [--workers=N] [--alloc=regio|malloc] [--quiet]
  *              [--header-timeout=MS] [--idle-timeout=MS] [--in-bufs=N]
- *              [--zc-min=BYTES]
+ *              [--zc-min=BYTES] [--sndbuf=BYTES]
  */
 #define _GNU_SOURCE
 #include "request.h"
@@ -92,6 +92,7 @@ static struct {
     uint64_t header_ns, idle_ns; /* timeouts */
     unsigned in_bufs;            /* input buffers per worker: the pool's capacity */
     uint64_t zc_min;             /* bodies of this many bytes or more go with SENDMSG_ZC */
+    int sndbuf;                  /* SO_SNDBUF of accepted sockets; 0 = the kernel's autotuning */
 } cfg;
 
 /* ---------------------------------------------------------------------------
@@ -767,6 +768,8 @@ static void on_accept(worker *w, struct io_uring_cqe *cqe)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cfg.sndbuf > 0) /* room for a whole answer: one send, no wait for the window to open */
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cfg.sndbuf, sizeof cfg.sndbuf);
     c->deadline = w->now_ns + cfg.header_ns;
     arm_recv(c);
 }
@@ -1011,10 +1014,12 @@ int main(int argc, char **argv)
             cfg.in_bufs = (unsigned)strtoul(a + 10, NULL, 10);
         else if (strncmp(a, "--zc-min=", 9) == 0)
             cfg.zc_min = strtoull(a + 9, NULL, 10);
+        else if (strncmp(a, "--sndbuf=", 9) == 0)
+            cfg.sndbuf = atoi(a + 9);
         else {
             fprintf(stderr, "usage: httpd [--root=DIR] [--addr=IP] [--port=N] [--port-file=PATH] [--workers=N] "
                             "[--alloc=regio|malloc] [--quiet] [--header-timeout=MS] [--idle-timeout=MS] "
-                            "[--in-bufs=N] [--zc-min=BYTES]\n");
+                            "[--in-bufs=N] [--zc-min=BYTES] [--sndbuf=BYTES]\n");
             return 2;
         }
     }

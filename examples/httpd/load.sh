@@ -66,19 +66,30 @@ CONF
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
 
+# CPU time (user + system, clock ticks) of the server's serving processes:
+# httpd itself, nginx's workers.  Load-independent: what a request costs.
+server_ticks() {
+  local p ps=$pid
+  [ "${1#nginx}" != "$1" ] && ps=$(ps --ppid "$pid" -o pid= | tr '\n' ' ')
+  for p in $ps; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0; done | awk '{s+=$1} END {print s+0}'
+}
 run_wrk() { # $1 server name, $2 size
-  local r
+  local r t0 t1 reqs cpu
+  t0=$(server_ticks "$1")
   r=$(wrk -t"$wt" -c"$conns" -d"${dur}s" --latency --timeout 30s "http://127.0.0.1:$port/$2.bin")
+  t1=$(server_ticks "$1")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$r")
+  cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0)}')
   local rps p50 p99 rss
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$r")
   p50=$(awk '$1=="50%" {print $2}' <<<"$r")
   p99=$(awk '$1=="99%" {print $2}' <<<"$r")
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
   [ "${1#nginx}" != "$1" ] && rss=$(ps --ppid "$pid" -o rss= | awk '{s+=$1} END {print s+0}')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$p50" "$p99" "$rss" | tee -a "$out.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$p50" "$p99" "$rss" "$cpu" | tee -a "$out.tsv"
 }
 
-echo -e "server\tfile\treq/s\tp50\tp99\trss_kib" | tee "$out.tsv"
+echo -e "server\tfile\treq/s\tp50\tp99\trss_kib\tcpu_us_per_req" | tee "$out.tsv"
 echo "# workers=$workers wrk -t$wt -c$conns -d${dur}s --latency, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 servers=(httpd httpd-malloc nginx nginx-nopush)
 for round in $(seq "${ROUNDS:-1}"); do

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """examples/httpd/summary.py OUT TITLE: medians of OUT.tsv (load.sh's rows:
-server, file, req/s, p50, p99, rss) per server and file size into
+server, file, req/s, p50, p99, rss, server CPU us per request) per server and file size into
 OUT.summary.tsv, ratios against nginx, and OUT.svg with gnuplot."""
 import statistics as st
 import subprocess
@@ -26,11 +26,12 @@ med = {}
 for k in keys:
     g = [r for r in rows if (r[0], r[1]) == k]
     med[k] = (st.median(float(r[2]) for r in g), st.median(ms(r[3]) for r in g),
-              st.median(ms(r[4]) for r in g), int(st.median(int(r[5]) for r in g)), len(g))
+              st.median(ms(r[4]) for r in g), int(st.median(int(r[5]) for r in g)), len(g),
+              st.median(float(r[6]) if len(r) > 6 and r[6] else 0.0 for r in g))
 with open(out + '.summary.tsv', 'w') as o:
-    o.write('server\tfile\treq_s\tp50_ms\tp99_ms\trss_kib\truns\n')
+    o.write('server\tfile\treq_s\tp50_ms\tp99_ms\trss_kib\truns\tcpu_us_per_req\n')
     for k, v in med.items():
-        o.write('%s\t%s\t%.0f\t%.3f\t%.3f\t%d\t%d\n' % (k[0], k[1], *v))
+        o.write('%s\t%s\t%.0f\t%.3f\t%.3f\t%d\t%d\t%.1f\n' % (k[0], k[1], *v))
 print(open(out + '.summary.tsv').read())
 for k, v in med.items():
     if k[0] != 'httpd':
@@ -38,8 +39,8 @@ for k, v in med.items():
     for peer in ('nginx', 'nginx-nopush'):
         p = med.get((peer, k[1]))
         if p:
-            print('%s: httpd / %s = %.2fx req/s, p99 %.2f vs %.2f ms (%s)' %
-                  (k[1], peer, v[0] / p[0], v[2], p[2], 'no worse' if v[2] <= p[2] else 'WORSE'))
+            print('%s: httpd / %s = %.2fx req/s, p99 %.2f vs %.2f ms (%s), server CPU %.1f vs %.1f us/request' %
+                  (k[1], peer, v[0] / p[0], v[2], p[2], 'no worse' if v[2] <= p[2] else 'WORSE', v[5], p[5]))
 sizes = []
 for k in keys:
     if k[1] not in sizes:
