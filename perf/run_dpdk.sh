@@ -2,13 +2,16 @@
 # perf/run_dpdk.sh — the DPDK section of perf/RESULTS.md in one run:
 #   1. instructions per object (callgrind, repeatable) for mbuf alloc+free on
 #      each pool, DPDK cache 256 and off, single and bulk 32;
-#   2. the timed table (median of interleaved rounds);
+#   2. CPU time per object, in PROCS separate processes (each has its own
+#      physical placement of the pools, which moves a cell by 10-20% with the
+#      same instructions), each the median of interleaved rounds; then the
+#      median over the processes of each cell and of each ratio;
 #   3. examples/dpdk_fwd: instructions per packet (callgrind), then Mpps in
 #      alternating runs with medians (examples/dpdk_fwd/run.sh).
-#   run_dpdk.sh [BUILD_DIR] [ROUNDS] [FWD_SECONDS] [FWD_ROUNDS]
-# defaults: build 9 3 5.  EAL: PLATFORM.md's flags (no hugepages, no NIC).
+#   run_dpdk.sh [BUILD_DIR] [ROUNDS] [FWD_SECONDS] [FWD_ROUNDS] [PROCS]
+# defaults: build 5 3 5 5.  EAL: PLATFORM.md's flags (no hugepages, no NIC).
 set -euo pipefail
-build=${1:-build}; rounds=${2:-9}; fsecs=${3:-3}; frounds=${4:-5}
+build=${1:-build}; rounds=${2:-5}; fsecs=${3:-3}; frounds=${4:-5}; procs=${5:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$build/perf/bench_dpdk
 [ -x "$bin" ] || { echo "run_dpdk.sh: $bin not built (meson feature dpdk)"; exit 1; }
@@ -41,9 +44,26 @@ else
   echo "(valgrind not installed: skipped)"
 fi
 echo
-echo "## time"
+echo "## CPU time"
 echo
-"$bin" "${eal[@]}" -- --rounds "$rounds" --ms 200
+tabs=$(mktemp)
+for i in $(seq "$procs"); do
+  echo "process $i:"
+  "$bin" "${eal[@]}" -- --rounds "$rounds" --ms 100 | tee -a "$tabs" | grep '^| [0-9]'
+done
+echo
+echo "median over $procs processes, CPU ns per object (median of the per-process ratios):"
+echo
+echo "| DPDK cache | op | regio (regio memory) | regio-ops (DPDK memory) | ring_mp_mc |"
+echo "|---|---|---|---|---|"
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for cell in "256|single" "256|bulk 32" "0|single" "0|bulk 32"; do
+  c=${cell%%|*}; o=${cell#*|}
+  rows=$(grep "^| $c | $o |" "$tabs" | tr -d '()x' | awk -F'|' '{ split($4, a, " "); split($5, b, " "); print a[1], a[2], b[1], b[2], $6 }')
+  m=(); for k in 1 2 3 4 5; do m+=("$(awk -v k=$k '{ print $k }' <<<"$rows" | median)"); done
+  printf '| %s | %s | %.2f (%.2fx) | %.2f (%.2fx) | %.2f |\n' "$c" "$o" "${m[0]}" "${m[1]}" "${m[2]}" "${m[3]}" "${m[4]}"
+done
+rm -f "$tabs"
 echo
 echo "## dpdk_fwd"
 echo

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # examples/dpdk_fwd/run.sh — runs dpdk_fwd on each mbuf pool, side by side,
 # in alternating rounds (machines are noisy: compare within one run), with
-# DPDK's cache on (256) and off, then prints each cell's median Mpps and the
-# ratio of the median to ring_mp_mc's (above 1.00: regio forwards more).
+# DPDK's cache on (256) and off, then prints each cell's median Mpps per
+# second of the forwarding thread's CPU time (on a shared machine the wall
+# clock also counts other processes' turns) and the ratio of the medians to
+# ring_mp_mc's (above 1.00: regio forwards more).
 #   run.sh [BUILD_DIR] [SECONDS] [ROUNDS]      defaults: build 3 5
 # EAL: no hugepages, no NIC, two net_null ports (PLATFORM.md's flags).
 set -euo pipefail
@@ -20,13 +22,15 @@ for cache in 256 0; do
     for pool in "${order[@]}"; do
       line=$("$bin" "${eal[@]}" -- --seconds "$secs" --pool "$pool" --cache "$cache" | tail -1)
       echo "cache $cache round $r: $line"
-      mpps=$(sed -n 's/.*: \([0-9.]*\) Mpps average.*/\1/p' <<<"$line")
+      mpps=$(sed -n 's/.*, \([0-9.]*\) Mpps per CPU second.*/\1/p' <<<"$line")
       echo "$cache $pool ${mpps:-0}" >>"$res"
     done
   done
 done
 echo
-echo "| DPDK cache | regio Mpps | regio-ops Mpps | ring_mp_mc Mpps | regio/ring_mp_mc | regio-ops/ring_mp_mc |"
+echo "median Mpps per CPU second:"
+echo
+echo "| DPDK cache | regio | regio-ops | ring_mp_mc | regio/ring_mp_mc | regio-ops/ring_mp_mc |"
 echo "|---|---|---|---|---|---|"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for cache in 256 0; do
