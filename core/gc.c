@@ -47,11 +47,19 @@
  *  mark bit, so a shade the collector could miss would have to be of an
  *  object white at the end of a clean round — which the argument excludes.
  *
- *  Pacing (Go's GOGC): a cycle starts when the live heap reaches
- *  marked * (1 + GC_PERCENT/100), at least 4 MiB, or earlier when 90% of
- *  the room the memory limit leaves would be used; limit-forced cycles wait
- *  so that GC CPU stays under half the wall time.
+ *  Pacing (Go's GOGC, Go 1.5 concurrent GC pacer): the goal is
+ *  marked * (1 + GC_PERCENT/100), at least 4 MiB; a cycle starts before the
+ *  goal by what the last cycle saw allocated while it ran, or earlier when
+ *  the room the memory limit leaves, less 1.5x that (at least 20%), would
+ *  be used; limit-forced cycles wait so that GC CPU stays under half the
+ *  wall time, unless the heap comes within half that margin of the limit.
+ *  Assists start at the roots handover (mutators allocate black from then
+ *  on) and the marking's gray work is shared with the collector and helper
+ *  threads.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 #include "gc_internal.h"
 
 #include <sched.h>
@@ -92,6 +100,7 @@ struct gspan {
     size_t elem;                 /* block bytes (large: usable bytes) */
     size_t obj_bytes;            /* large: bytes asked for (the scan bound) */
     uint32_t nelems, nwords;
+    uint32_t div_mul;            /* ceil(2^32 / elem): block index by multiply (Go's divMagic) */
     _Atomic uint32_t sweepgen;
     _Atomic uint32_t freeindex;  /* blocks below it were handed out since the sweep */
     uint32_t abase;              /* holder: first block of the word in acache */
@@ -142,6 +151,7 @@ struct gthread {
     int attached;               /* attach count (explicit attaches) */
     bool black;                 /* allocate black: roots handed over this cycle */
     bool in_finalizer;
+    uint64_t roots_cycle;       /* cycle_seq of the cycle it handed its roots over in, at a safepoint */
     pid_t tid;
     uint64_t local_bytes;       /* allocated since the last accounting */
     uint64_t local_objs;
@@ -172,6 +182,7 @@ static _Atomic int dirty;           /* something was shaded this round */
 static _Atomic int gray_overflow;   /* a gray push was dropped: rescan the heap */
 static _Atomic int fin_pending;     /* finalizers are due */
 static bool roots_started;          /* gc lock: ROOTS handshake published this cycle */
+static _Atomic uint64_t cycle_seq;  /* cycles begun; written under the cycle lock before START */
 
 static gthread *threads;            /* gc lock */
 static size_t nthreads;
@@ -195,14 +206,25 @@ static _Atomic size_t gray_nchunks;
 static _Atomic uint64_t heap_live;    /* allocated since the last sweep + kept by it */
 static _Atomic uint64_t heap_marked;  /* live after the last full sweep */
 static _Atomic uint64_t span_bytes;   /* bytes in gspans */
+static _Atomic uint64_t fin_spans;    /* gspans of types with finalizers */
+static _Atomic uint64_t cycle_alloc;  /* bytes allocated during the last cycle (the pacer) */
 static _Atomic uint64_t st_mallocs, st_frees, st_total_alloc, st_freed_bytes, st_fin_run;
 static _Atomic uint64_t cycles_done, forced_by_limit;
 static _Atomic uint64_t pause_total, last_gc_ns, next_gc_goal, pause_max_cycle;
 static _Atomic uint64_t gc_cpu_ns, pause_ring[256];
+static _Atomic uint64_t gc_assist_ns;  /* mutators' mark work (assists, safepoint steps) */
 static uint64_t start_ns;
 static _Atomic uint64_t limit_cycle_gate_ns; /* limit-forced cycles wait until then */
 static atomic_bool worker_started;
 static _Atomic int worker_kick, worker_force;
+/* Background marking (RG_GC_THREADS): the collector thread marks when
+ * mark_threads >= 1, and mark_threads - 1 helpers mark beside it. */
+static _Atomic int mark_threads = -1;  /* -1: not read from the environment yet */
+static _Atomic int helpers_started;    /* helper threads running */
+static _Atomic int mark_open;          /* START acknowledged by all: gray may turn black */
+static _Atomic int draining;           /* drains in flight that took gray work (termination waits for 0) */
+static pthread_cond_t mark_cond = PTHREAD_COND_INITIALIZER; /* gc lock: marking opened */
+static int ncpu = 1;
 
 atomic_int rgi_gc_verify_next, rgi_gc_fail_gray;
 atomic_uint_fast64_t rgi_gc_verify_failures, rgi_gc_verify_runs;
@@ -218,6 +240,8 @@ static void gc_init_once(void);
 static gthread *self_slow(void);
 static void drain(gwork *w, size_t budget);
 static void flush_gray(gwork *w);
+static void shared_drain(gwork *w, size_t budget);
+static void assist(gthread *me, size_t budget);
 static size_t pressure(size_t need, void *arg);
 
 static inline gthread *self(void)
@@ -271,7 +295,17 @@ static gspan *span_of(const void *p)
 static inline long block_index(const gspan *s, const void *p)
 {
     size_t off = (size_t)((const char *)p - s->start);
-    size_t i = s->large ? (off < s->elem ? 0 : s->nelems) : off / s->elem;
+    size_t i;
+    if (s->large) {
+        i = off < s->elem ? 0 : s->nelems;
+    } else {
+        /* off * ceil(2^32/elem) / 2^32 is off/elem or one more (small
+         * spans are under 2^20 bytes): one multiply and a correction
+         * instead of a division on every shade */
+        i = (size_t)(((uint64_t)off * s->div_mul) >> 32);
+        if (i * s->elem > off)
+            i--;
+    }
     return i < s->nelems ? (long)i : -1;
 }
 
@@ -363,6 +397,22 @@ static bool gray_pop_global(gwork *w)
 static void flush_gray(gwork *w)
 {
     gray_push_global(w);
+}
+
+/* A drain by anyone but the cycle's driver (assists, safepoint steps,
+ * helper mark threads): announced in `draining` before it takes gray work
+ * and retracted after what is left is flushed.  Termination needs it: the
+ * driver reads "gray set empty" and then "draining == 0", both seq_cst, so
+ * a gray object another thread took before the driver looked is either
+ * still being scanned (draining > 0: the round is not clean) or scanned,
+ * with every white child it found shaded (dirty set) before the count
+ * dropped. */
+static void shared_drain(gwork *w, size_t budget)
+{
+    atomic_fetch_add_explicit(&draining, 1, memory_order_seq_cst);
+    drain(w, budget);
+    flush_gray(w);
+    atomic_fetch_sub_explicit(&draining, 1, memory_order_seq_cst);
 }
 
 /* Shades p: white -> gray (pushed on w if its type has pointers). */
@@ -652,6 +702,7 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     s->obj_bytes = obj_bytes;
     s->nelems = nelems;
     s->nwords = nwords;
+    s->div_mul = large ? 0 : (uint32_t)(((uint64_t)1 << 32) / elem + 1);
     s->large = large;
     s->aspan = sp;
     s->run = run;
@@ -662,6 +713,7 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     if (fin) {
         s->fin = bits + 2 * nwords;
         s->finq = bits + 3 * nwords;
+        atomic_fetch_add_explicit(&fin_spans, 1, memory_order_relaxed);
     }
     cursor_reset(s);
     if (poisoning && !run)
@@ -682,6 +734,8 @@ static void span_destroy(gspan *s)
 {
     atomic_fetch_sub_explicit(&span_bytes, s->large ? s->elem : (size_t)s->nelems * s->elem, memory_order_relaxed);
     s->magic = 0;
+    if (s->fin)
+        atomic_fetch_sub_explicit(&fin_spans, 1, memory_order_relaxed);
     if (s->aspan) {
         /* the arena writes its own links into freed pages */
         rgi_unpoison(s->aspan->start, (size_t)(s->aspan->end - s->aspan->start));
@@ -900,8 +954,35 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     destroy_list(dead);
     if (s == NULL) {
         s = span_create(t, tc, rgi_class_size(c), 0, false);
-        if (s == NULL)
-            return NULL;
+        if (s == NULL) {
+            /* The limit refused a new span, after its ladder ran a cycle:
+             * the blocks that cycle freed are in swept spans of this class,
+             * not in the page layer.  Take one of those. */
+            int err = errno;
+            dead = NULL; /* destroyed above */
+            pthread_mutex_lock(&heap_lock);
+            ph = atomic_load_explicit(&phase, memory_order_relaxed);
+            if (ph != PH_DONE) {
+                if ((s = tc->partial) != NULL)
+                    list_unlink(tc, s);
+                else
+                    s = sweep_for_alloc_locked(tc, &dead);
+            }
+            if (s) {
+                s->cached = 1;
+                s->alloc_black = ph == PH_MARK && me->black;
+                e->type = t;
+                e->sclass = c;
+                e->s = s;
+            }
+            pthread_mutex_unlock(&heap_lock);
+            destroy_list(dead);
+            if (s == NULL) {
+                errno = err;
+                return NULL;
+            }
+            goto got;
+        }
         pthread_mutex_lock(&heap_lock);
         ph = atomic_load_explicit(&phase, memory_order_relaxed);
         uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
@@ -917,6 +998,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         e->s = s;
         pthread_mutex_unlock(&heap_lock);
     }
+got:;
     long i = span_next(s);
     if (i < 0)
         rgi_corrupt("gc: refilled span %p has no free block", (void *)s);
@@ -1137,6 +1219,7 @@ static void ack_work(gthread *t, int kind)
         t->black = true;
         scan_roots(t, &t->gw);
         flush_gray(&t->gw);
+        t->roots_cycle = atomic_load_explicit(&cycle_seq, memory_order_relaxed);
         break;
     case HS_TERM:
         scan_roots(t, &t->gw);
@@ -1152,13 +1235,26 @@ static void ack_work(gthread *t, int kind)
 
 static void account_flush(gthread *me);
 
-/* A thread acknowledges the current handshake, if it has not yet. */
-static int ack_pending(gthread *me)
+/* A thread acknowledges the current handshake, if it has not yet.
+ * `safepoint` says whether the thread's locals are dead here (a safepoint,
+ * an unpark) or live (an allocation).  Only ROOTS needs dead locals: it is
+ * the moment the thread's "stack" (its root slots, with no locals beside
+ * them) is scanned once and turns black, as a goroutine stack in Go's hybrid
+ * barrier proof.  After that every pointer the thread can hold is marked,
+ * allocated black, or still reachable from a gray object, from which it can
+ * only be unlinked through the deletion barrier: so START (seeing the
+ * barrier), TERM (rescanning roots, flushing gray) and SWEEP (giving back
+ * black spans) may be acknowledged in the middle of any allocation, which
+ * is what makes a cycle wait for only one safepoint per thread. */
+static int ack_pending(gthread *me, bool safepoint)
 {
     /* acquire: pairs with the release store publishing the handshake, so the
      * barrier flag and phase written before it are visible */
     uint64_t hw = atomic_load_explicit(&hs_word, memory_order_acquire);
     if (atomic_load_explicit(&me->ack_seq, memory_order_relaxed) == hw >> 8)
+        return HS_NONE;
+    if (!safepoint && (hw & 0xff) == HS_ROOTS &&
+        me->roots_cycle != atomic_load_explicit(&cycle_seq, memory_order_relaxed))
         return HS_NONE;
     uint64_t t0 = rgi_now_ns();
     ack_work(me, (int)(hw & 0xff));
@@ -1250,11 +1346,11 @@ static void thread_exit(void *arg);
 
 static gthread *thread_new(void)
 {
-    pthread_once(&init_once, gc_init_once);
     if (rgi_ensure_init() != 0) {
         errno = ENOMEM;
         return NULL;
     }
+    pthread_once(&init_once, gc_init_once);
     gthread *t = rgi_arena_malloc(sizeof *t);
     if (t == NULL)
         return NULL;
@@ -1393,7 +1489,7 @@ void rg_unpark(void)
         if (spins > 64)
             sched_yield(); /* the collector is acknowledging for us: bounded work */
     }
-    ack_pending(me);
+    ack_pending(me, true);
 }
 
 /* Blocking waits inside regio (channels, bounded pools) park an attached,
@@ -1420,11 +1516,9 @@ static void run_finalizers(gthread *me);
 static RGI_NOINLINE void safepoint_slow(gthread *me)
 {
     tls_in_safepoint = true;
-    ack_pending(me);
-    if (atomic_load_explicit(&phase, memory_order_relaxed) == PH_MARK && me->black) {
-        flush_gray(&me->gw);
-        drain(&me->gw, SAFEPOINT_BUDGET);
-    }
+    ack_pending(me, true);
+    if (atomic_load_explicit(&phase, memory_order_relaxed) == PH_MARK && me->black)
+        assist(me, SAFEPOINT_BUDGET);
     if (atomic_load_explicit(&fin_pending, memory_order_relaxed))
         run_finalizers(me);
     tls_in_safepoint = false;
@@ -1455,9 +1549,12 @@ void rg_safepoint(void)
  * ------------------------------------------------------------------------- */
 /* Queues unreachable finalizable objects and shades them (they and what they
  * reach survive this cycle).  Runs after a clean round, still marking. */
-static void fin_pass(gwork *w)
+static bool fin_pass(gwork *w)
 {
     gspan *queue = NULL;
+    bool queued = false;
+    if (atomic_load_explicit(&fin_spans, memory_order_relaxed) == 0)
+        return false; /* no finalizable type in use: no heap walk */
     pthread_mutex_lock(&heap_lock);
     for (gspan *s = allspans; s; s = s->all_next) {
         if (!s->fin)
@@ -1477,6 +1574,7 @@ static void fin_pass(gwork *w)
                 shade(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem);
         }
         if (any) {
+            queued = true;
             s->finq_next = queue; /* linked below under fin lock */
             queue = s;
         }
@@ -1496,6 +1594,7 @@ static void fin_pass(gwork *w)
     }
     pthread_mutex_unlock(&fin_lock);
     pthread_mutex_unlock(&heap_lock);
+    return queued;
 }
 
 /* Runs due finalizers on the calling thread (at a safepoint). */
@@ -1655,15 +1754,30 @@ static void unclaim_all(gthread *me)
  * ------------------------------------------------------------------------- */
 static void kick_worker(void);
 
-static uint64_t trigger_bytes(bool *by_limit)
+/* The heap goal is GC_PERCENT past the marked heap (at least 4 MiB), as
+ * Go's; the cycle starts early enough that the heap reaches the goal about
+ * when the cycle ends: goal minus what the mutators allocated during the
+ * last cycle, kept between 60% and 95% of the way from marked to goal (the
+ * bounds of Go 1.19's trigger ratio). */
+static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *ungated)
 {
+    if (ungated)
+        *ungated = UINT64_MAX;
+    uint64_t goal = UINT64_MAX;
     uint64_t marked = atomic_load_explicit(&heap_marked, memory_order_relaxed);
     int pct = __atomic_load_n(&rgi_opt.gc_percent, __ATOMIC_RELAXED);
     uint64_t trig = UINT64_MAX;
     if (pct >= 0) {
-        trig = marked + marked / 100 * (uint64_t)pct;
-        if (trig < MIN_TRIGGER)
-            trig = MIN_TRIGGER;
+        goal = marked + marked / 100 * (uint64_t)pct;
+        if (goal < MIN_TRIGGER)
+            goal = MIN_TRIGGER;
+        uint64_t run = goal > marked ? goal - marked : 0;
+        uint64_t during = atomic_load_explicit(&cycle_alloc, memory_order_relaxed);
+        trig = goal > during ? goal - during : 0;
+        if (trig < marked + run / 10 * 6)
+            trig = marked + run / 10 * 6;
+        if (trig > marked + run / 100 * 95)
+            trig = marked + run / 100 * 95;
     }
     *by_limit = false;
     rgi_page_stats ps;
@@ -1673,13 +1787,40 @@ static uint64_t trigger_bytes(bool *by_limit)
         uint64_t heap = atomic_load_explicit(&span_bytes, memory_order_relaxed);
         uint64_t other = ps.committed > heap ? ps.committed - heap : 0;
         uint64_t room = (uint64_t)ps.limit > other ? (uint64_t)ps.limit - other : 0;
-        uint64_t lt = room / 10 * 9;
+        /* start early enough for what the last cycle saw allocated while it
+         * ran (a running thread meeting the limit before it handed over its
+         * roots cannot wait for the cycle, and the collector thread may
+         * not run at once on a busy machine): 1.5x that, at least 20% of
+         * the room */
+        uint64_t during = atomic_load_explicit(&cycle_alloc, memory_order_relaxed);
+        uint64_t margin = during + during / 2 > room / 5 ? during + during / 2 : room / 5;
+        if (margin > room / 2)
+            margin = room / 2; /* past that, cycles would run back to back */
+        uint64_t lt = room > margin ? room - margin : 0;
+        if (ungated)
+            *ungated = room > margin / 2 ? room - margin / 2 : 0;
         if (lt < trig) {
             trig = lt;
             *by_limit = true;
         }
+        if (lt < goal)
+            goal = lt;
     }
+    if (goal_out)
+        *goal_out = goal;
     return trig;
+}
+
+/* Mark work done by a mutator (allocation assist, safepoint step): counted
+ * as GC CPU (its wall time: the thread is running, and a CPU-time clock
+ * would cost a system call per assist).  What is left gray goes to the
+ * global set, where the collector and other threads can take it: a gray
+ * object kept in a buffer would make the next termination round dirty. */
+static void assist(gthread *me, size_t budget)
+{
+    uint64_t t0 = rgi_now_ns();
+    shared_drain(&me->gw, budget);
+    atomic_fetch_add_explicit(&gc_assist_ns, rgi_now_ns() - t0, memory_order_relaxed);
 }
 
 static void account_flush(gthread *me)
@@ -1698,23 +1839,35 @@ static RGI_NOINLINE void account_slow(gthread *me)
 {
     uint64_t bytes = me->local_bytes;
     account_flush(me);
+    if (!tls_in_gc && !me->in_finalizer &&
+        atomic_load_explicit(&me->state, memory_order_relaxed) == T_RUNNING &&
+        (atomic_load_explicit(&hs_word, memory_order_relaxed) >> 8) != atomic_load_explicit(&me->ack_seq, memory_order_relaxed))
+        ack_pending(me, false); /* START, TERM, SWEEP need no safepoint */
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
     if (ph == PH_MARK && me->black && !tls_in_gc) {
         /* assist: scan work in proportion to what we allocated, bounded */
         size_t budget = (size_t)bytes * 2;
         if (budget > ASSIST_MAX)
             budget = ASSIST_MAX;
-        drain(&me->gw, budget);
+        assist(me, budget);
         return;
     }
     if (ph != PH_OFF)
         return;
     bool by_limit;
-    uint64_t trig = trigger_bytes(&by_limit);
+    uint64_t ungated;
+    uint64_t trig = trigger_bytes(&by_limit, NULL, &ungated);
     if (atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
         return;
-    if (by_limit && rgi_now_ns() < atomic_load_explicit(&limit_cycle_gate_ns, memory_order_relaxed))
-        return; /* GC CPU cap: no death spiral under the limit */
+    /* GC CPU cap: no death spiral under the limit.  It holds only when
+     * the last cycle left the heap past the trigger already (cycles free
+     * little: the spiral), and only while the heap keeps clear of the limit
+     * (past half the trigger's margin a cycle costs less than a failed
+     * allocation). */
+    if (by_limit && atomic_load_explicit(&heap_marked, memory_order_relaxed) >= trig &&
+        atomic_load_explicit(&heap_live, memory_order_relaxed) < ungated &&
+        rgi_now_ns() < atomic_load_explicit(&limit_cycle_gate_ns, memory_order_relaxed))
+        return;
     if (by_limit)
         atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
     kick_worker();
@@ -1746,15 +1899,114 @@ static uint64_t marked_bytes_now(void)
     return b;
 }
 
+/* GCCPUFraction as Go defines it: the collector's CPU time (the cycle
+ * driver's thread CPU, helper mark threads' thread CPU, mutators' assist and
+ * safepoint mark steps) over the CPU time available since start (wall time
+ * times the CPUs the process may run on). */
+static double cpu_fraction(uint64_t now)
+{
+    uint64_t wall = start_ns && now > start_ns ? now - start_ns : 0;
+    if (wall == 0)
+        return 0;
+    double f = (double)(atomic_load(&gc_cpu_ns) + atomic_load(&gc_assist_ns)) / ((double)wall * (double)ncpu);
+    return f > 1 ? 1 : f;
+}
+
 static void set_phase_locked(int ph)
 {
     atomic_store_explicit(&phase, ph, memory_order_seq_cst);
 }
 
+/* Does the cycle's driver mark?  With RG_GC_THREADS=0 marking is left to
+ * assists and safepoint steps, unless nobody can do them: the driver is
+ * rg_gc()'s caller (blocked in the cycle anyway), or no attached thread is
+ * running. */
+static bool driver_marks(gthread *caller)
+{
+    if (caller != NULL || atomic_load_explicit(&mark_threads, memory_order_relaxed) > 0)
+        return true;
+    bool running = false;
+    pthread_mutex_lock(&gc_lock);
+    for (gthread *t = threads; t && !running; t = t->next)
+        running = atomic_load_explicit(&t->state, memory_order_relaxed) == T_RUNNING;
+    pthread_mutex_unlock(&gc_lock);
+    return !running;
+}
+
+/* Marks until the gray set is empty, or (the driver not marking) waits for
+ * the mutators to empty it. */
+static void mark_until_empty(gwork *w, gthread *caller)
+{
+    for (;;) {
+        if (driver_marks(caller)) {
+            drain(w, 0);
+            return;
+        }
+        flush_gray(w);
+        if (atomic_load_explicit(&gray_nchunks, memory_order_seq_cst) == 0)
+            return;
+        pthread_mutex_lock(&gc_lock);
+        rgi_cond_wait_ns(&gc_cond, &gc_lock, 1000000);
+        pthread_mutex_unlock(&gc_lock);
+    }
+}
+
+/* A helper mark thread: drains the global gray set while marking is open.
+ * Helper `id` (1-based) works only while mark_threads > id, so lowering
+ * RG_GC_THREADS at run time idles the extra ones. */
+static void *helper_main(void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    gwork *w = rgi_arena_malloc(sizeof *w);
+    if (w == NULL) {
+        atomic_fetch_sub(&helpers_started, 1);
+        return NULL;
+    }
+    w->n = 0;
+    tls_in_gc = true;
+    for (;;) {
+        pthread_mutex_lock(&gc_lock);
+        while (!(atomic_load(&mark_open) && atomic_load(&gray_nchunks) &&
+                 (unsigned)atomic_load(&mark_threads) > id))
+            rgi_cond_wait_ns(&mark_cond, &gc_lock, atomic_load(&mark_open) ? 200000 : 100000000);
+        pthread_mutex_unlock(&gc_lock);
+        uint64_t c0 = thread_cpu_ns();
+        while (atomic_load(&mark_open) && atomic_load(&gray_nchunks))
+            shared_drain(w, (size_t)256 << 10);
+        atomic_fetch_add_explicit(&gc_cpu_ns, thread_cpu_ns() - c0, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* Starts helpers up to RG_GC_THREADS - 1 (the collector thread is the
+ * first mark thread). */
+static void start_helpers(void)
+{
+    int want = atomic_load(&mark_threads) - 1;
+    while (atomic_load(&helpers_started) < want) {
+        int id = atomic_fetch_add(&helpers_started, 1) + 1;
+        if (id > want) {
+            atomic_fetch_sub(&helpers_started, 1);
+            break;
+        }
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, helper_main, (void *)(uintptr_t)id);
+        pthread_attr_destroy(&at);
+        if (rc != 0) {
+            atomic_fetch_sub(&helpers_started, 1);
+            break;
+        }
+    }
+}
+
+static gwork cw; /* the cycle driver's gray buffer (cycle lock) */
+
 static void run_cycle(const char *why, gthread *caller)
 {
     cycle_info ci = {0};
-    static gwork cw; /* the driver's gray buffer (cycle lock) */
     pthread_mutex_lock(&cycle_lock);
     bool was = tls_in_gc;
     tls_in_gc = true;
@@ -1762,9 +2014,11 @@ static void run_cycle(const char *why, gthread *caller)
     ci.t_start = rgi_now_ns();
     ci.cpu0 = thread_cpu_ns();
     ci.heap_before = atomic_load(&heap_live);
+    uint64_t alloc0 = atomic_load(&st_total_alloc);
     atomic_store(&pause_max_cycle, 0);
     nwaited_tids = 0;
 
+    start_helpers();
     sweep_all(); /* the previous cycle's sweep must be complete */
     /* roots_started first: a thread joining from here on must not
      * allocate black before this cycle's ROOTS handshake */
@@ -1772,6 +2026,7 @@ static void run_cycle(const char *why, gthread *caller)
     roots_started = false;
     ci.threads = (unsigned)nthreads;
     pthread_mutex_unlock(&gc_lock);
+    atomic_fetch_add(&cycle_seq, 1); /* published with START (release) */
     pthread_mutex_lock(&heap_lock);
     set_phase_locked(PH_MARK);
     pthread_mutex_unlock(&heap_lock);
@@ -1779,29 +2034,40 @@ static void run_cycle(const char *why, gthread *caller)
      * acknowledges START (acquire) has the barrier on */
     __atomic_store_n(&rg_gc_barrier_on, 1, __ATOMIC_SEQ_CST);
     handshake(HS_START, NULL);
-    handshake(HS_ROOTS, &cw);
+    /* everyone runs the barrier: objects may turn black from now on */
+    pthread_mutex_lock(&gc_lock);
+    atomic_store(&mark_open, 1);
+    pthread_cond_broadcast(&mark_cond);
+    pthread_mutex_unlock(&gc_lock);
+    scan_collector_roots(&cw); /* before ROOTS: helpers mark meanwhile */
+    flush_gray(&cw);
+    handshake(HS_ROOTS, driver_marks(caller) ? &cw : NULL);
     scan_collector_roots(&cw);
     ci.t_mark = rgi_now_ns();
     ci.cpu_mark = thread_cpu_ns();
     bool fin_done = false;
     for (;;) {
-        drain(&cw, 0);
+        mark_until_empty(&cw, caller);
         atomic_store_explicit(&dirty, 0, memory_order_seq_cst);
         ci.rounds++;
-        handshake(HS_TERM, &cw);
+        handshake(HS_TERM, driver_marks(caller) ? &cw : NULL);
         scan_collector_roots(&cw);
         if (atomic_load(&gray_overflow)) {
             atomic_store(&dirty, 1);
             rescan_heap(&cw);
         }
-        drain(&cw, 0);
-        if (atomic_load_explicit(&dirty, memory_order_seq_cst) || cw.n ||
-            atomic_load_explicit(&gray_nchunks, memory_order_relaxed))
+        mark_until_empty(&cw, caller);
+        /* order: gray set, then drains in flight, then dirty (see
+         * shared_drain) */
+        if (cw.n || atomic_load_explicit(&gray_nchunks, memory_order_seq_cst) ||
+            atomic_load_explicit(&draining, memory_order_seq_cst) ||
+            atomic_load_explicit(&dirty, memory_order_seq_cst))
             continue;
         if (!fin_done) {
             fin_done = true;
-            fin_pass(&cw);
-            continue;
+            /* another round only when it queued (and shaded) something */
+            if (fin_pass(&cw))
+                continue;
         }
         break;
     }
@@ -1821,12 +2087,14 @@ static void run_cycle(const char *why, gthread *caller)
      * PH_DONE can be white then; they are pushed gray, flushed at the SWEEP
      * acknowledgement and scanned in the next cycle, so a late mark is never
      * a mark without a scan. */
+    atomic_store(&mark_open, 0);
     __atomic_store_n(&rg_gc_barrier_on, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&heap_lock);
     set_phase_locked(PH_DONE);
     pthread_mutex_unlock(&heap_lock);
     handshake(HS_SWEEP, NULL);
-    ci.heap_marked_bytes = marked_bytes_now();
+    if (rgi_opt.gctrace)
+        ci.heap_marked_bytes = marked_bytes_now(); /* a walk of every span: only for the trace */
     /* Every thread is past any barrier it began while marking (its
      * acknowledgement came after), so no mark bit changes from here on. */
     pthread_mutex_lock(&heap_lock);
@@ -1852,9 +2120,10 @@ static void run_cycle(const char *why, gthread *caller)
     ci.cpu_end = thread_cpu_ns();
     uint64_t live = atomic_load(&heap_live);
     ci.heap_after = live;
+    atomic_store(&cycle_alloc, atomic_load(&st_total_alloc) - alloc0);
     atomic_store(&heap_marked, live);
     bool bl;
-    ci.goal = trigger_bytes(&bl);
+    trigger_bytes(&bl, &ci.goal, NULL);
     ci.forced_limit = bl;
     atomic_store(&next_gc_goal, ci.goal);
 
@@ -1882,7 +2151,7 @@ static void run_cycle(const char *why, gthread *caller)
         for (unsigned i = 0; i < nwaited_tids && o < sizeof wt - 16; i++)
             o += (size_t)snprintf(wt + o, sizeof wt - o, "%s%d", i ? "," : ", waited on tid ", (int)waited_tids[i]);
         uint64_t wall = ci.t_end - start_ns;
-        double frac = wall ? (double)atomic_load(&gc_cpu_ns) / (double)wall : 0;
+        double frac = cpu_fraction(ci.t_end);
         rgi_page_stats ps;
         rgi_page_read_stats(&ps);
         char lim[32];
@@ -1923,7 +2192,7 @@ static void *worker_main(void *arg)
         atomic_store(&worker_kick, 0);
         pthread_mutex_unlock(&gc_lock);
         bool bl, forced = atomic_exchange(&worker_force, 0);
-        uint64_t trig = trigger_bytes(&bl);
+        uint64_t trig = trigger_bytes(&bl, NULL, NULL);
         /* a kick may be stale (rg_gc ran meanwhile, or pacing was turned
          * off): collect only if the heap is still past the trigger */
         if (!forced && atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
@@ -1974,10 +2243,16 @@ void rg_gc(void)
     }
 }
 
-/* The RGI_PRESSURE_GC rung.  A running attached thread is inside an
- * allocation, not at a safepoint: its locals are unknown, so no cycle that
- * needs its acknowledgement can finish here.  It sweeps what the last cycle
- * found dead and starts a cycle; any other thread waits (bounded) for one. */
+/* The RGI_PRESSURE_GC rung.  It sweeps what the last cycle found dead and
+ * asks for a cycle, then waits for it (bounded by the rung's timeout) when
+ * the cycle can finish without this thread reaching a safepoint: the thread
+ * is parked or not attached, or it is running but has handed over its roots
+ * in the cycle now marking, or the cycle is past marking (ack_pending: every
+ * later handshake may be
+ * acknowledged in an allocation, which it does while it waits, with assist
+ * work).  A running thread whose roots are not handed over holds locals the
+ * collector cannot see, so no cycle can finish here; it returns what the
+ * sweep freed (the limit trigger starts cycles early so that this is rare). */
 static size_t pressure(size_t need, void *arg)
 {
     (void)need;
@@ -1986,7 +2261,9 @@ static size_t pressure(size_t need, void *arg)
         return 0;
     size_t freed = sweep_all();
     gthread *me = tls_me;
-    bool can_wait = me == NULL || atomic_load_explicit(&me->state, memory_order_relaxed) != T_RUNNING;
+    bool running = me != NULL && atomic_load_explicit(&me->state, memory_order_relaxed) == T_RUNNING;
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    bool can_wait = !running || (!me->in_finalizer && ((ph == PH_MARK && me->black) || ph == PH_DONE));
     uint64_t c0 = atomic_load(&cycles_done);
     atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
     atomic_store(&worker_force, 1);
@@ -1994,11 +2271,18 @@ static size_t pressure(size_t need, void *arg)
     if (!can_wait)
         return freed;
     uint64_t deadline = rgi_now_ns() + 200000000ull; /* the rung's timeout */
-    pthread_mutex_lock(&gc_lock);
     while (atomic_load(&cycles_done) < c0 + 1 && rgi_now_ns() < deadline) {
-        rgi_cond_wait_ns(&gc_cond, &gc_lock, 2000000);
+        if (running) {
+            if ((atomic_load_explicit(&hs_word, memory_order_acquire) >> 8) != atomic_load_explicit(&me->ack_seq, memory_order_relaxed))
+                ack_pending(me, false);
+            if (atomic_load_explicit(&phase, memory_order_relaxed) == PH_MARK && me->black)
+                assist(me, ASSIST_MAX);
+        }
+        pthread_mutex_lock(&gc_lock);
+        if (atomic_load(&cycles_done) < c0 + 1)
+            rgi_cond_wait_ns(&gc_cond, &gc_lock, running ? 200000 : 2000000);
+        pthread_mutex_unlock(&gc_lock);
     }
-    pthread_mutex_unlock(&gc_lock);
     return freed + sweep_all();
 }
 
@@ -2038,13 +2322,189 @@ uint64_t rgi_gc_cycles(void)
     return atomic_load(&cycles_done);
 }
 
+/* RG_GC_THREADS: a count 0..RG_GC_THREADS_MAX; anything else warns and
+ * keeps the default. */
+static int gc_threads_default(void)
+{
+    return ncpu >= 8 ? ncpu / 4 : 1; /* Go's 25% of the CPUs, at least one */
+}
+
+static void gc_threads_from_env(void)
+{
+    int n = gc_threads_default();
+    const char *v = getenv("RG_GC_THREADS");
+    if (v != NULL) {
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (*v && *end == '\0' && x >= 0 && x <= RG_GC_THREADS_MAX)
+            n = (int)x;
+        else
+            fprintf(stderr, "regio: ignoring RG_GC_THREADS=\"%s\" (want 0..%d)\n", v, RG_GC_THREADS_MAX);
+    }
+    int unset = -1;
+    atomic_compare_exchange_strong(&mark_threads, &unset, n); /* rg_set_gc_threads may have won */
+}
+
+static void gc_atfork_prepare(void);
+static void gc_atfork_parent(void);
+static void gc_atfork_child(void);
+
 static void gc_init_once(void)
 {
     start_ns = rgi_now_ns();
     poisoning = rgi_poisoning();
+    cpu_set_t cs;
+    ncpu = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : 1;
+    if (ncpu < 1)
+        ncpu = 1;
+    gc_threads_from_env();
     pthread_key_create(&thread_key, thread_exit);
     rgi_pressure_register(RGI_PRESSURE_GC, pressure, NULL);
     __atomic_store_n(&rgi_gc_is_object, rgi_gc_object_check, __ATOMIC_RELEASE);
+    /* registered after the page, arena and profile layers' handlers, so
+     * ours prepare first and run last in the child: the collector's locks
+     * are taken before theirs, the order in which the collector nests them
+     * (a gray chunk is allocated under the roots or heap lock) */
+    rgi_prof_atfork_init();
+    pthread_atfork(gc_atfork_prepare, gc_atfork_parent, gc_atfork_child);
+}
+
+int rg_set_gc_threads(int n)
+{
+    if (n > RG_GC_THREADS_MAX)
+        return -EINVAL;
+    if (rgi_ensure_init() != 0)
+        return -ENOMEM;
+    pthread_once(&init_once, gc_init_once);
+    if (n < 0)
+        return atomic_load(&mark_threads);
+    int prev = atomic_exchange(&mark_threads, n);
+    /* helpers start at the next cycle; idle ones wake to see their id */
+    pthread_mutex_lock(&gc_lock);
+    pthread_cond_broadcast(&mark_cond);
+    pthread_mutex_unlock(&gc_lock);
+    return prev;
+}
+
+/* ---------------------------------------------------------------------------
+ * fork(): the child has one thread, the forking one.  Prepare takes the
+ * collector's short-held locks (never the cycle lock: a cycle in flight may
+ * need locks of modules whose fork handlers ran before ours), so the heap's
+ * metadata is consistent in the child.  The child then forgets the other
+ * threads as thread exit would (their roots become global roots, their
+ * spans go back to the central lists), and abandons a cycle that was in
+ * flight: barrier off, gray set and mark bits cleared (marks only add
+ * liveness, and no span is unswept while marking), spans made for the next
+ * generation moved back to the current one.  The collector and helper
+ * threads start again with the child's next cycle, so the child allocates
+ * and collects as the parent did.
+ * ------------------------------------------------------------------------- */
+static void gc_atfork_prepare(void)
+{
+    pthread_mutex_lock(&gc_lock);
+    pthread_mutex_lock(&heap_lock);
+    pthread_mutex_lock(&roots_lock);
+    pthread_mutex_lock(&fin_lock);
+    pthread_mutex_lock(&gray_lock);
+}
+
+static void gc_atfork_unlock(void)
+{
+    pthread_mutex_unlock(&gray_lock);
+    pthread_mutex_unlock(&fin_lock);
+    pthread_mutex_unlock(&roots_lock);
+    pthread_mutex_unlock(&heap_lock);
+    pthread_mutex_unlock(&gc_lock);
+}
+
+static void gc_atfork_parent(void)
+{
+    gc_atfork_unlock();
+}
+
+/* Child, all locks held: drops a cycle that was in flight. */
+static void abandon_cycle_locked(gthread *me)
+{
+    __atomic_store_n(&rg_gc_barrier_on, 0, __ATOMIC_SEQ_CST);
+    atomic_store(&mark_open, 0);
+    uint32_t g = atomic_load(&sweepgen_g);
+    for (gspan *sp = allspans; sp; sp = sp->all_next) {
+        for (uint32_t w = 0; w < sp->nwords; w++)
+            atomic_store_explicit(&sp->mark[w], 0, memory_order_relaxed);
+        if (atomic_load_explicit(&sp->sweepgen, memory_order_relaxed) == g + 2)
+            atomic_store_explicit(&sp->sweepgen, g, memory_order_relaxed);
+        sp->alloc_black = 0;
+    }
+    while (gray_full) {
+        gchunk *c = gray_full;
+        gray_full = c->next;
+        c->next = gray_free;
+        gray_free = c;
+    }
+    atomic_store(&gray_nchunks, 0);
+    cw.n = 0;
+    if (me) {
+        me->gw.n = 0;
+        me->black = false;
+    }
+    roots_started = false;
+    atomic_store(&dirty, 0);
+    atomic_store(&gray_overflow, 0);
+    set_phase_locked(PH_OFF);
+}
+
+static void gc_atfork_child(void)
+{
+    gthread *me = tls_me, *gone = NULL;
+    pthread_cond_init(&gc_cond, NULL); /* waiters of the parent are gone */
+    pthread_cond_init(&mark_cond, NULL);
+    pthread_mutex_init(&cycle_lock, NULL); /* its holder, if any, is gone */
+    for (gthread *t = threads, *nx; t; t = nx) {
+        nx = t->next;
+        if (t == me)
+            continue;
+        for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+            gspan *sp = t->cache[i].s;
+            if (sp == NULL)
+                continue;
+            t->cache[i].s = NULL;
+            sp->cached = 0;
+            sp->alloc_black = 0;
+            central_put_locked(sp);
+        }
+        t->gw.n = 0; /* empty: no cycle is in flight */
+        for (rg_root *r = t->roots, *rn; r; r = rn) {
+            rn = r->next;
+            r->owner = NULL;
+            r->prev = NULL;
+            r->next = global_roots;
+            if (global_roots)
+                global_roots->prev = r;
+            global_roots = r;
+        }
+        t->roots = NULL;
+        if (t->prev) t->prev->next = t->next; else threads = t->next;
+        if (t->next) t->next->prev = t->prev;
+        nthreads--;
+        atomic_fetch_sub_explicit(&rgi_gc_threads_attached, 1, memory_order_relaxed);
+        t->next = gone;
+        gone = t;
+    }
+    if (atomic_load(&phase) != PH_OFF)
+        abandon_cycle_locked(me);
+    if (me)
+        atomic_store(&me->ack_seq, atomic_load(&hs_word) >> 8);
+    atomic_store(&worker_started, false);
+    atomic_store(&worker_kick, 0);
+    atomic_store(&worker_force, 0);
+    atomic_store(&helpers_started, 0);
+    atomic_store(&draining, 0);
+    gc_atfork_unlock();
+    while (gone) {
+        gthread *n = gone->next;
+        rgi_arena_free(gone);
+        gone = n;
+    }
 }
 
 void rgi_gc_read_stats(rgi_gc_stats *st)
@@ -2056,8 +2516,7 @@ void rgi_gc_read_stats(rgi_gc_stats *st)
         st->pause_ns[i] = atomic_load(&pause_ring[i]);
     st->last_gc_ns = atomic_load(&last_gc_ns);
     st->next_gc = atomic_load(&next_gc_goal);
-    uint64_t wall = start_ns ? rgi_now_ns() - start_ns : 0;
-    st->gc_cpu_fraction = wall ? (double)atomic_load(&gc_cpu_ns) / (double)wall : 0;
+    st->gc_cpu_fraction = cpu_fraction(rgi_now_ns());
     st->mallocs = atomic_load(&st_mallocs);
     st->frees = atomic_load(&st_frees);
     st->total_alloc = atomic_load(&st_total_alloc);

@@ -365,6 +365,7 @@ size_t rgi_stats_pool_rows(rgi_pool_row *rows, size_t max);
 int64_t rgi_prof_rate(void);
 int64_t rgi_prof_next(void);
 void rgi_prof_record(void *p, size_t size);
+void rgi_prof_atfork_init(void); /* registers the profile's fork handlers now */
 bool rgi_prof_forget(void *p); /* true when p was a sample (the caller uncounts it) */
 uint64_t rgi_prof_inuse_samples(void);
 extern atomic_uint_fast64_t rgi_prof_samples;

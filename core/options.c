@@ -16,6 +16,10 @@
  *   RG_MEMPROFILERATE rg_set_memprofile_rate 512KiB  heap profile sampling
  *                                               rate in bytes, 0 = off
  *                                               (read in core/profile.c)
+ *   RG_GC_THREADS  rg_set_gc_threads    1 (CPUs/4 from 8 CPUs)  background
+ *                                               mark threads, 0..64; 0 = only
+ *                                               assists and safepoints
+ *                                               (read in core/gc.c)
  */
 #include "internal.h"
 

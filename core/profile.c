@@ -319,6 +319,13 @@ static void prof_atfork_register(void)
     pthread_atfork(prof_lock_acquire, prof_lock_release, prof_lock_release);
 }
 
+/* Registers the profile's fork handlers now (the collector calls it before
+ * registering its own, whose locks nest outside prof_lock). */
+void rgi_prof_atfork_init(void)
+{
+    pthread_once(&prof_atfork_once, prof_atfork_register);
+}
+
 void rgi_prof_record(void *p, size_t size)
 {
     if (prof_busy || p == NULL)

@@ -27,11 +27,15 @@
  *     Region pins are roots while their region lives.
  *  4. Marking is incremental: allocation pays assist work in proportion to
  *     the bytes it allocates (bounded per call), rg_safepoint() does a
- *     bounded step, and a background mark thread (RG_GC_THREADS, default 1;
- *     0 = none) drains the rest.  Objects allocated by a thread once it has
- *     handed over its roots in a cycle are allocated black.
+ *     bounded step, and background mark threads (RG_GC_THREADS, see
+ *     rg_set_gc_threads) drain the rest.  Objects allocated by a thread once
+ *     it has handed over its roots in a cycle are allocated black.
  *  5. No stop-the-world.  Each phase change is a ragged handshake: every
- *     attached, unparked thread acknowledges it at its next safepoint; a
+ *     attached, unparked thread acknowledges it at its next safepoint (the
+ *     ones that do not need the thread's locals dead — barrier on,
+ *     termination rounds, sweep — already at its next allocation slow path,
+ *     about every 64 KiB it allocates: refinement, so a cycle waits for one
+ *     safepoint per thread, the roots handover); a
  *     parked thread is acknowledged for by the collector, so it never delays
  *     a cycle, and rg_unpark() syncs with the current phase before the
  *     thread touches the heap again.  The handshakes are: barrier on
@@ -54,12 +58,30 @@
  *     object with a finalizer is kept, with everything it reaches, for one
  *     more cycle; its memory is reused only when it is found unreachable
  *     again after its finalizer ran.  Finalizers must not resurrect.
- *  8. Pacing: a cycle starts when the live heap reaches
- *     heap_marked * (1 + GC_PERCENT/100) (at least 4 MiB); rg_set_gc_percent
+ *  8. Pacing: the heap goal is heap_marked * (1 + GC_PERCENT/100) (at
+ *     least 4 MiB; memstats next_gc); a cycle starts before it, early enough
+ *     that the allocation the last cycle saw ends near the goal (between 60%
+ *     and 95% of the way from heap_marked to the goal); rg_set_gc_percent
  *     / RG_GC_PERCENT (-1 / off disables it); the memory limit moves the
  *     trigger earlier, and the collector is the RGI_PRESSURE_GC rung of the
- *     limit ladder.  GC CPU driven by the limit is capped at 50% of the
- *     process's CPU (no death spiral).  Each cycle ends a pool epoch.
+ *     limit ladder: an allocation that meets the limit waits (at most
+ *     200 ms) for a cycle that can finish without the allocating thread's
+ *     safepoint — one marking after that thread handed over its roots, or
+ *     sweeping, or any cycle when it is parked or not attached — and
+ *     otherwise gets only what the last cycle found dead.  GC CPU driven by
+ *     the limit is capped at 50% of the process's CPU while the heap keeps
+ *     clear of the limit (no death spiral).  Each cycle ends a pool epoch.  memstats gc_cpu_fraction is, as Go's GCCPUFraction, the
+ *     collector's CPU (its threads' CPU time plus the mutators' assist and
+ *     safepoint mark work) over wall time times the CPUs the process may
+ *     use, since start.
+ *
+ * fork(): safe at any time.  The forking thread is parked for the fork and
+ * the collector's locks are taken, so a cycle in flight finishes first (a
+ * thread that never reaches a safepoint delays fork() as it delays the
+ * cycle).  In the child only the forking thread is attached; the other
+ * threads' roots become global roots, as at thread exit, and the collector
+ * threads start again with the next cycle: the child allocates and
+ * collects as the parent did.
  *
  * Threads: a thread that uses the heap without rg_thread_attach() is
  * attached on first use (and detached at thread exit); it then owes the
@@ -161,6 +183,19 @@ RG_EXPORT void rg_unpark(void);
 /* A full collection, like runtime.GC(): marks, sweeps, queues finalizers,
  * then runs the due ones; returns when done.  A safepoint for the caller. */
 RG_EXPORT void rg_gc(void);
+
+/* Background mark threads (no DESIGN.md signature; the environment variable
+ * RG_GC_THREADS, read once at init, sets the same count).  n threads: the
+ * collector thread, which drives the cycles, marks, and n - 1 helpers mark
+ * beside it.  0: the collector thread only drives the handshakes, and
+ * marking is done by allocation assists and rg_safepoint() steps (it marks
+ * itself only when no attached thread is running, and in rg_gc(), whose
+ * caller waits anyway).  Default: one thread, or a quarter of the CPUs from
+ * 8 CPUs on (Go's share).  Takes effect at the next cycle; helpers above a
+ * lowered count stay idle.  n < 0 queries.  Returns the previous count, or
+ * -EINVAL for n > RG_GC_THREADS_MAX, -ENOMEM when regio cannot initialize. */
+#define RG_GC_THREADS_MAX 64
+RG_EXPORT int rg_set_gc_threads(int n);
 
 #ifdef __cplusplus
 }
