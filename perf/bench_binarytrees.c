@@ -4,7 +4,9 @@
  *   <system> depth=<n> wall_s=<> peak_rss_mib=<> gcs=<> max_pause_us=<> p99_pause_us=<> gc_cpu=<>
  * A "pause" is what the mutator thread stops for: for regio its longest
  * handshake acknowledgement per cycle; for Boehm the stop-the-world
- * collection (start to end event).  Usage: bench_binarytrees [depth]. */
+ * collection (start to end event).  Usage: bench_binarytrees [depth
+ * [pause file]]; the pause file gets every pause recorded, in ns, one a
+ * line (regio: the last 256 cycles'). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -154,6 +156,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "sys %.1f MiB, idle %.1f MiB, heap_alloc %.1f MiB, segments %llu\n", ms.sys / 1048576.0,
                 ms.heap_idle / 1048576.0, ms.heap_alloc / 1048576.0, (unsigned long long)ms.segments);
 #endif
+    if (argc > 2) {
+        FILE *pf = fopen(argv[2], "w");
+        if (pf) {
+#ifdef BT_BOEHM
+            for (unsigned i = 0; i < npauses; i++)
+                fprintf(pf, "%llu\n", (unsigned long long)pauses[i]);
+#else
+            for (unsigned i = 0; i < k; i++)
+                fprintf(pf, "%llu\n", (unsigned long long)p[i]);
+#endif
+            fclose(pf);
+        }
+    }
     printf("%s depth=%d wall_s=%.3f peak_rss_mib=%.1f gcs=%llu max_pause_us=%.1f p99_pause_us=%.1f gc_cpu=%.3f check=%ld\n",
            SYSTEM, n, wall, (double)ru.ru_maxrss / 1024.0, (unsigned long long)gcs, (double)maxp / 1e3,
            (double)p99 / 1e3, cpu, total);

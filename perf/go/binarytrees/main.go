@@ -67,6 +67,14 @@ func main() {
 		maxp = p[k-1]
 		p99 = p[k*99/100]
 	}
+	if len(os.Args) > 2 { // the pause file: every pause MemStats keeps, in ns
+		if f, err := os.Create(os.Args[2]); err == nil {
+			for _, v := range p {
+				fmt.Fprintln(f, v)
+			}
+			f.Close()
+		}
+	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("go depth=%d wall_s=%.3f peak_rss_mib=%.1f gcs=%d max_pause_us=%.1f p99_pause_us=%.1f gc_cpu=%.3f check=%d\n",
