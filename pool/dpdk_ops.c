@@ -470,12 +470,16 @@ static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
             unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
             int rc = 0;
             if (len + n > TC_CAP) {
-                /* spill the top so that half the cache is left after the
-                 * put (len + n - TC_BATCH <= len, as n <= TC_BATCH) */
+                /* spill the oldest (the bottom) so that half the cache is
+                 * left after the put (len + n - TC_BATCH <= len, as
+                 * n <= TC_BATCH): the objects freed last stay, still warm,
+                 * and the ring gets objects in the order they were put */
                 unsigned k = len + n - TC_BATCH;
-                rc = ring_put_all(p, c->objs + len - k, k);
-                if (rc == 0)
+                rc = ring_put_all(p, c->objs, k);
+                if (rc == 0) {
+                    memmove(c->objs, c->objs + k, (len - k) * sizeof *c->objs);
                     len -= k;
+                }
             }
             if (rc == 0) {
                 copy_ptrs(c->objs + len, objs, n);
