@@ -23,6 +23,16 @@
 #define UNDER_TSAN 0
 #endif
 
+#if UNDER_TSAN
+/* The fork test's child starts threads (regio's collector and scavenger):
+ * TSan supports that poorly and by default kills such a child. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 typedef struct node {
     struct node *a, *b;
     uint64_t id, check;
