@@ -78,6 +78,11 @@ size_t rgi_pool_epoch(void) __attribute__((weak));
 #define LARGE_MAX_PAGES 30                  /* bigger objects get a run */
 #define SAFEPOINT_BUDGET ((size_t)64 << 10) /* scan bytes per safepoint step */
 #define ASSIST_MAX ((size_t)256 << 10)      /* scan bytes per assist */
+/* A large object is scanned this much at a time: 1024 pointers, each
+ * possibly a cache miss (~50 ns), keep an oblet near MUTATOR_STEP_NS. */
+#define OBLET_BYTES ((size_t)8 << 10)
+#define MUTATOR_STEP_NS 50000ull            /* time bound of one assist or safepoint step */
+#define DRAIN_CLOCK_BYTES ((size_t)2 << 10) /* scan bytes between clock reads in a timed drain */
 
 enum { PH_OFF = 0, PH_MARK = 1, PH_DONE = 2 };
 enum { HS_NONE = 0, HS_START, HS_ROOTS, HS_TERM, HS_SWEEP };
@@ -240,7 +245,8 @@ static void gc_init_once(void);
 static gthread *self_slow(void);
 static void drain(gwork *w, size_t budget);
 static void flush_gray(gwork *w);
-static void shared_drain(gwork *w, size_t budget);
+static void drain_for(gwork *w, size_t budget, uint64_t max_ns);
+static void shared_drain(gwork *w, size_t budget, uint64_t max_ns);
 static void assist(gthread *me, size_t budget);
 static size_t pressure(size_t need, void *arg);
 
@@ -407,12 +413,20 @@ static void flush_gray(gwork *w)
  * still being scanned (draining > 0: the round is not clean) or scanned,
  * with every white child it found shaded (dirty set) before the count
  * dropped. */
-static void shared_drain(gwork *w, size_t budget)
+static void shared_drain(gwork *w, size_t budget, uint64_t max_ns)
 {
     atomic_fetch_add_explicit(&draining, 1, memory_order_seq_cst);
-    drain(w, budget);
+    drain_for(w, budget, max_ns);
     flush_gray(w);
     atomic_fetch_sub_explicit(&draining, 1, memory_order_seq_cst);
+}
+
+/* Pushes a gray work item on w (spilling a full buffer to the global set). */
+static inline void gray_push(gwork *w, void *p)
+{
+    if (w->n == GRAY_CAP)
+        gray_push_global(w);
+    w->buf[w->n++] = p;
 }
 
 /* Shades p: white -> gray (pushed on w if its type has pointers). */
@@ -437,22 +451,39 @@ static void shade(gwork *w, const void *p)
 
     if (s->type->nptrs == 0)
         return; /* no pointers: black at once */
-    if (w->n == GRAY_CAP)
-        gray_push_global(w);
-    w->buf[w->n++] = s->start + (size_t)i * s->elem;
+    gray_push(w, s->start + (size_t)i * s->elem);
 }
 
-/* Scans one gray object; returns the bytes scanned. */
-static size_t scan_object(gwork *w, void *obj)
+/* Scans one gray work item; returns the bytes scanned.  An item is a small
+ * object's start, or a large object's start plus an offset (an oblet, as in
+ * Go's scanobject): a large object is scanned OBLET_BYTES at a time, the
+ * rest pushed back as one gray item, so no step of any drain — a safepoint
+ * step, an assist — scans more than one oblet of it.  The object is marked
+ * already, so rg_write during its scan shades both values as for any gray
+ * object.  `whole` scans to the end without pushing (rescan_heap must make
+ * progress while gray pushes fail). */
+static size_t scan_object(gwork *w, void *item, bool whole)
 {
-    gspan *s = span_of(obj);
+    gspan *s = span_of(item);
     if (s == NULL)
-        rgi_corrupt("gc: gray object %p is not in the heap", obj);
+        rgi_corrupt("gc: gray object %p is not in the heap", item);
     const rg_type *t = s->type;
     size_t esz = t->size ? t->size : 1;
-    size_t bytes = s->large ? s->obj_bytes : s->elem;
-    size_t n = bytes / esz;
-    char *base = obj;
+    char *base = item;
+    size_t n = s->elem / esz;
+    if (s->large) {
+        size_t off = (size_t)(base - s->start);
+        size_t total = s->obj_bytes / esz, e0 = off / esz;
+        if (off % esz != 0 || e0 > total)
+            rgi_corrupt("gc: gray oblet %p is not an element boundary", item);
+        size_t per = OBLET_BYTES / esz ? OBLET_BYTES / esz : 1;
+        n = total - e0;
+        if (!whole && n > per) {
+            n = per;
+            /* the rest first: the children this oblet shades go on top */
+            gray_push(w, base + n * esz);
+        }
+    }
     for (size_t e = 0; e < n; e++, base += esz)
         for (size_t k = 0; k < t->nptrs; k++) {
             /* acquire: pairs with rg_write's release store, so the target's
@@ -461,24 +492,39 @@ static size_t scan_object(gwork *w, void *obj)
             if (v)
                 shade(w, v);
         }
-    return bytes;
+    return s->large ? n * esz : s->elem;
 }
 
-/* Drains gray objects until about `budget` bytes were scanned (0 = all). */
-static void drain(gwork *w, size_t budget)
+/* Drains gray items until about `budget` bytes were scanned (0 = all) or,
+ * when max_ns is not 0, about max_ns passed: every pointer of a cold heap
+ * is a cache miss, so bytes alone do not bound a mutator's step in time.
+ * The clock is read every DRAIN_CLOCK_BYTES scanned (an item — a small
+ * object or one oblet — is the unit, so at most one oblet past the bound). */
+static void drain_for(gwork *w, size_t budget, uint64_t max_ns)
 {
-    size_t done = 0;
+    size_t done = 0, next_clock = DRAIN_CLOCK_BYTES;
+    uint64_t deadline = max_ns ? rgi_now_ns() + max_ns : 0;
     bool was = tls_in_gc;
     tls_in_gc = true;
     for (;;) {
         if (w->n == 0 && !gray_pop_global(w))
             break;
         void *obj = w->buf[--w->n];
-        done += scan_object(w, obj);
+        done += scan_object(w, obj, false);
         if (budget && done >= budget)
             break;
+        if (deadline && done >= next_clock) {
+            if (rgi_now_ns() >= deadline)
+                break;
+            next_clock = done + DRAIN_CLOCK_BYTES;
+        }
     }
     tls_in_gc = was;
+}
+
+static void drain(gwork *w, size_t budget)
+{
+    drain_for(w, budget, 0);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1712,7 +1758,7 @@ static void rescan_heap(gwork *w)
                 continue;
             for (uint32_t wd = 0; wd < s->nwords; wd++)
                 for (uint64_t b = atomic_load_explicit(&s->mark[wd], memory_order_acquire); b; b &= b - 1)
-                    scan_object(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem);
+                    scan_object(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem, true);
         }
         pthread_mutex_unlock(&heap_lock);
         drain(w, 0);
@@ -1819,7 +1865,7 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
 static void assist(gthread *me, size_t budget)
 {
     uint64_t t0 = rgi_now_ns();
-    shared_drain(&me->gw, budget);
+    shared_drain(&me->gw, budget, MUTATOR_STEP_NS);
     atomic_fetch_add_explicit(&gc_assist_ns, rgi_now_ns() - t0, memory_order_relaxed);
 }
 
@@ -1972,7 +2018,7 @@ static void *helper_main(void *arg)
         pthread_mutex_unlock(&gc_lock);
         uint64_t c0 = thread_cpu_ns();
         while (atomic_load(&mark_open) && atomic_load(&gray_nchunks))
-            shared_drain(w, (size_t)256 << 10);
+            shared_drain(w, (size_t)256 << 10, 0);
         atomic_fetch_add_explicit(&gc_cpu_ns, thread_cpu_ns() - c0, memory_order_relaxed);
     }
     return NULL;

@@ -322,6 +322,106 @@ static void test_region_pins(void)
 }
 
 /* Large objects (own span, own run) are traced and freed. */
+/* Large objects are scanned in bounded pieces (oblets), the rest going back
+ * to the gray set: every target of a 32 MiB pointer array (a run) and of a
+ * 100 KiB one (an arena span) survives cycles run by another thread, while
+ * this thread moves targets across the arrays' halves with rg_write —
+ * from parts not scanned yet to parts already scanned and back — between
+ * safepoints. */
+static atomic_int oblet_gc_done;
+static void *oblet_gc(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        rg_gc();
+    atomic_store(&oblet_gc_done, 1);
+    rg_thread_detach();
+    return NULL;
+}
+
+static size_t oblet_count(node **arr, size_t n, size_t *bad)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (arr[i]) {
+            c++;
+            if (!node_ok(arr[i]))
+                (*bad)++;
+        }
+    return c;
+}
+
+static void test_large_oblets(void)
+{
+    const size_t nbig = ((size_t)32 << 20) / sizeof(void *), stride = 512;
+    const size_t nmid = ((size_t)100 << 10) / sizeof(void *);
+    node **big = NULL, **mid = NULL;
+    rg_root *rb = rg_root_add((void **)&big), *rm = rg_root_add((void **)&mid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rb);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rm);
+    big = rg_new_array(&ptr_t, nbig);
+    mid = rg_new_array(&ptr_t, nmid);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mid);
+    size_t want = 0;
+    for (size_t i = 0; i < nbig; i += stride) {
+        node *n = mk(i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+        rg_write(big, &big[i], n);
+        want++;
+    }
+    node *last = mk(nbig); /* the very last slot: in the last oblet */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+    rg_write(big, &big[nbig - 1], last);
+    want++;
+    for (size_t i = 0; i < nmid; i++) {
+        node *n = mk(i + ((uint64_t)1 << 40));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(n);
+        rg_write(mid, &mid[i], n);
+    }
+    rg_safepoint();
+
+    atomic_store(&oblet_gc_done, 0);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, oblet_gc, NULL), 0);
+    /* Move targets between halves until the other thread's cycles ended
+     * (and at least one round of moves happened). */
+    size_t half = nbig / 2, round = 0;
+    do {
+        for (size_t i = 0; i < half; i += stride) {
+            size_t from = round % 2 ? i + 1 : i + half, to = round % 2 ? i + half : i + 1;
+            node *n = big[from];
+            if (n) {
+                rg_write(big, &big[to], n);
+                rg_write(big, &big[from], NULL);
+            }
+            node *m = mid[(i / stride) % nmid];
+            rg_write(mid, &mid[(i / stride) % nmid], mid[nmid - 1 - (i / stride) % nmid]);
+            rg_write(mid, &mid[nmid - 1 - (i / stride) % nmid], m);
+            if ((i / stride) % 64 == 0)
+                rg_safepoint();
+        }
+        round++;
+        rg_safepoint();
+    } while (!atomic_load(&oblet_gc_done) || round < 2);
+    rg_park();
+    pthread_join(th, NULL);
+    rg_unpark();
+    rg_safepoint();
+
+    CU_ASSERT_EQUAL(gc_verified(), 0);
+    size_t bad = 0;
+    CU_ASSERT_EQUAL(oblet_count(big, nbig, &bad), want);
+    CU_ASSERT_EQUAL(oblet_count(mid, nmid, &bad), nmid);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_PTR_EQUAL(big[nbig - 1], last);
+    big = NULL;
+    mid = NULL;
+    rg_root_remove(rb);
+    rg_root_remove(rm);
+    rg_gc();
+}
+
 static void test_large(void)
 {
     static const size_t slot_off[] = {0};
@@ -733,6 +833,7 @@ int main(void)
         {"parked threads never delay", test_parked_never_delays},
         {"region pins are roots", test_region_pins},
         {"large objects", test_large},
+        {"large objects scanned in oblets", test_large_oblets},
         {"rg_clone", test_clone},
         {"verifier detects", test_verifier_detects},
         {"gc percent and pacer", test_gc_percent},
