@@ -162,26 +162,12 @@ static inline uint32_t rgi_tc_fast_id(uint32_t tcid, bool fast)
     return fast && tcid < RG_POOL_FAST_IDS ? tcid : 0;
 }
 
-/* Owner: enter an operation; false when a reclaimer holds the tcache.  The
- * same protocol as rg_pool_tc_enter in regio/pool.h. */
+/* Owner: enter an operation; false when a reclaimer holds the tcache.
+ * (The guard is rg_pool_tc_try in regio/pool.h, shared with the inline fast
+ * paths.) */
 static inline bool rgi_tc_enter(rgi_tcache *tc)
 {
-#if RGI_TSAN
-    __atomic_store_n(&tc->busy, 1, __ATOMIC_SEQ_CST);
-    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_SEQ_CST))) {
-#else
-    /* Caches exist only when membarrier works (rgi_tc_create checks), so
-     * the CPU fence of this Dekker pair is the reclaimer's membarrier. */
-    __atomic_store_n(&tc->busy, 1, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    /* acquire: pairs with the reclaimer's release of reclaim = 0, so the
-     * owner sees what the reclaimer left in the tcache */
-    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_ACQUIRE))) {
-#endif
-        __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
-        return false;
-    }
-    return true;
+    return rg_pool_tc_try(tc) != 0;
 }
 /* Owner: leave; release pairs with the reclaimer's acquire load of busy. */
 static inline void rgi_tc_leave(rgi_tcache *tc)

@@ -292,26 +292,36 @@ typedef struct rg_pool_head {
 
 #define RG_POOL_TC_OBJS(tc) ((void **)((tc) + 1))
 
+/* The owner's side of the cache guard (a Dekker pair with a reclaimer, see
+ * pool/tcache.c): marks tc busy and returns 1, or 0 (tc left idle) when a
+ * reclaimer holds it.  The library's own slow paths use the same guard. */
+static inline int rg_pool_tc_try(rg_pool_tc *tc)
+{
+#if RG_POOL_TSAN
+    __atomic_store_n(&tc->busy, 1, __ATOMIC_SEQ_CST);
+    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_SEQ_CST))) {
+#else
+    /* Caches exist only when membarrier works, so the CPU fence of this
+     * Dekker pair is the reclaimer's membarrier; the compiler must still
+     * keep the store before the load. */
+    __atomic_store_n(&tc->busy, 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* acquire: pairs with the reclaimer's release of reclaim = 0, so the
+     * owner sees what the reclaimer left in the cache */
+    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_ACQUIRE))) {
+#endif
+        __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
+        return 0;
+    }
+    return 1;
+}
+
 /* The calling thread's cache of the pool with this id, entered; NULL when
  * there is none yet or a reclaimer holds it.  Leave with rg_pool_tc_leave. */
 static inline rg_pool_tc *rg_pool_tc_enter(uint32_t id)
 {
     rg_pool_tc *tc = rg_pool_tls[id];
-#if RG_POOL_TSAN
-    __atomic_store_n(&tc->busy, 1, __ATOMIC_SEQ_CST);
-    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_SEQ_CST))) {
-#else
-    /* The CPU fence of this Dekker pair is the reclaimer's membarrier; the
-     * compiler must still keep the store before the load. */
-    __atomic_store_n(&tc->busy, 1, __ATOMIC_RELAXED);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    /* acquire: pairs with the reclaimer's release of reclaim = 0 */
-    if (RG_UNLIKELY(__atomic_load_n(&tc->reclaim, __ATOMIC_ACQUIRE))) {
-#endif
-        __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
-        return NULL;
-    }
-    return tc;
+    return rg_pool_tc_try(tc) ? tc : NULL;
 }
 
 /* release: pairs with the reclaimer's acquire load of busy */
