@@ -317,6 +317,12 @@ static void prof_lock_release(void)
 static void prof_atfork_register(void)
 {
     pthread_atfork(prof_lock_acquire, prof_lock_release, prof_lock_release);
+    /* libunwind initializes itself lazily on the first walk, and threads
+     * that walk meanwhile read its state unlocked; one walk here, inside the
+     * once every sample passes first, finishes that before any concurrent
+     * walk (the once orders it for TSan too). */
+    uintptr_t warm[MAX_DEPTH];
+    (void)capture(warm);
 }
 
 /* Registers the profile's fork handlers now (the collector calls it before
