@@ -14,6 +14,7 @@
 #include <rte_mempool.h>
 
 #include "cu.h"
+#include "support.h"
 #include "regio.h"
 #include "regio/dpdk.h"
 
@@ -30,12 +31,8 @@
  * sharing a pool, the per-thread caches' reclaim — in one process, and the
  * case without EAL; the others run in the normal
  * and ASan builds. */
-#if defined(__SANITIZE_THREAD__)
+#if TU_UNDER_TSAN
 #define SLOW_EAL 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SLOW_EAL 1
-#endif
 #endif
 
 #ifdef SLOW_EAL
@@ -43,14 +40,7 @@
 #endif
 
 /* In a child: a failed check reports and exits 1 (the parent asserts 0). */
-#define CHECK(c)                                                                  \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-            fflush(stderr);                                                       \
-            _exit(1);                                                             \
-        }                                                                         \
-    } while (0)
+#define CHECK(c) TU_CHECK(c)
 
 static int eal_start(void)
 {
@@ -359,13 +349,6 @@ static void test_caches(void) { CU_ASSERT_EQUAL(run_child(body_caches, true), 0)
 /* ---------------------------------------------------------------------------
  * regio memory for DPDK
  * ------------------------------------------------------------------------- */
-static uint64_t sys_bytes(void)
-{
-    static rg_memstats ms; /* large: keep it off the stack */
-    rg_read_memstats(&ms);
-    return ms.sys;
-}
-
 static void body_extmem(void)
 {
     errno = 0;
@@ -386,12 +369,12 @@ static void body_extmem(void)
     CHECK(rg_dpdk_extmem_free(a) == 0);
     CHECK(rte_mem_virt2memseg(a, NULL) == NULL);
 
-    uint64_t before = sys_bytes();
+    uint64_t before = tu_memstats()->sys;
     enum { N = 2047, ROOM = 2048 + RTE_PKTMBUF_HEADROOM };
     struct rte_mempool *mp = rg_dpdk_pktmbuf_pool_create("ext", N, 32, 0, ROOM, SOCKET_ID_ANY);
     CHECK(mp != NULL);
     CHECK(strcmp(ops_name_of(mp), "regio") == 0);
-    uint64_t with_pool = sys_bytes();
+    uint64_t with_pool = tu_memstats()->sys;
     CHECK(with_pool >= before + (uint64_t)N * ROOM); /* the mbufs are charged */
     struct rte_mbuf *m[64];
     for (int round = 0; round < 200; round++) {
@@ -408,10 +391,10 @@ static void body_extmem(void)
     CHECK(rte_mempool_avail_count(mp) == N);
     CHECK(rte_mempool_lookup("ext") == mp);
     rte_mempool_free(mp);
-    CHECK(sys_bytes() < with_pool); /* the area went back to regio */
+    CHECK(tu_memstats()->sys < with_pool); /* the area went back to regio */
 
     /* the hard limit bounds DPDK's use of regio memory too */
-    int64_t old = rg_set_memory_limit((int64_t)sys_bytes() + (4 << 20));
+    int64_t old = rg_set_memory_limit((int64_t)tu_memstats()->sys + (4 << 20));
     errno = 0;
     mp = rg_dpdk_pktmbuf_pool_create("big", 8191, 0, 0, ROOM, SOCKET_ID_ANY);
     CHECK(mp == NULL && errno == ENOMEM);
@@ -454,19 +437,7 @@ static void body_memzone(void)
     rg_free(z);
 
     /* the limit still holds: allocate until refused, never above it */
-    int64_t lim = (int64_t)sys_bytes() + (8 << 20);
-    rg_set_memory_limit(lim);
-    void *blocks[64];
-    int k = 0;
-    while (k < 64 && (blocks[k] = rg_malloc(1 << 20)) != NULL) {
-        CHECK((char *)blocks[k] >= lo && (char *)blocks[k] < hi);
-        CHECK(sys_bytes() <= (uint64_t)lim);
-        k++;
-    }
-    CHECK(k > 0 && k < 64 && errno == ENOMEM);
-    while (k > 0)
-        rg_free(blocks[--k]);
-    rg_set_memory_limit(RG_MEMLIMIT_OFF);
+    CHECK(tu_limit_holds(lo, hi) == 0);
     rg_region_free(r);
     rg_free(p);
 }

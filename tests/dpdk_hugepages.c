@@ -12,6 +12,7 @@
 #include <rte_memzone.h>
 
 #include "cu.h"
+#include "support.h"
 #include "regio.h"
 #include "regio/dpdk.h"
 
@@ -20,12 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
+#if TU_UNDER_TSAN
 #define SLOW_EAL 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SLOW_EAL 1
-#endif
 #endif
 
 #ifdef SLOW_EAL
@@ -34,48 +31,11 @@
 
 enum { MZ_MB = 128, EXTRA_PAGES = 96 }; /* the memzone and EAL's own memory */
 
-#define CHECK(c)                                                                  \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-            fflush(stderr);                                                       \
-            _exit(1);                                                             \
-        }                                                                         \
-    } while (0)
-
-static long read_long(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &v) != 1)
-            v = -1;
-        fclose(f);
-    }
-    return v;
-}
-
-static int write_nr(long v)
-{
-    FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w");
-    if (!f)
-        return -1;
-    int rc = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
-    return fclose(f) == 0 ? rc : -1;
-}
+#define CHECK(c) TU_CHECK(c)
 
 static uint64_t hugetlb_bytes(void)
 {
-    static rg_memstats ms; /* large: keep it off the stack */
-    rg_read_memstats(&ms);
-    return ms.bytes_hugetlb;
-}
-
-static uint64_t sys_bytes(void)
-{
-    static rg_memstats ms;
-    rg_read_memstats(&ms);
-    return ms.sys;
+    return tu_memstats()->bytes_hugetlb;
 }
 
 /* In the child: EAL on hugepages, then regio on a memzone. */
@@ -109,7 +69,7 @@ static void body(void)
      * upper half, which regio has not committed yet (it cuts segments from
      * the bottom), then take fresh 1 MiB blocks up into it: zero. */
     size_t half = mz->len / 2;
-    CHECK(p < lo + half && q < lo + half && sys_bytes() < half / 2);
+    CHECK(p < lo + half && q < lo + half && tu_memstats()->sys < half / 2);
     memset(lo + half, 0xa5, mz->len - half);
     enum { NB = 48 }; /* up to a segment each: 96 MiB */
     static char *big[NB];
@@ -130,20 +90,8 @@ static void body(void)
     rg_release_memory(); /* hugepages decline the purge */
     CHECK(hugetlb_bytes() > 0);
 
-    /* the limit still holds on DPDK's memory */
-    int64_t lim = (int64_t)sys_bytes() + (8 << 20);
-    rg_set_memory_limit(lim);
-    void *blocks[64];
-    int k = 0;
-    while (k < 64 && (blocks[k] = rg_malloc(1 << 20)) != NULL) {
-        CHECK((char *)blocks[k] >= lo && (char *)blocks[k] < hi);
-        CHECK(sys_bytes() <= (uint64_t)lim);
-        k++;
-    }
-    CHECK(k > 0 && k < 64 && errno == ENOMEM);
-    while (k > 0)
-        rg_free(blocks[--k]);
-    rg_set_memory_limit(RG_MEMLIMIT_OFF);
+    /* the limit still holds on DPDK memory: allocate until refused, never above it */
+    CHECK(tu_limit_holds(lo, hi) == 0);
     rg_region_free(r);
     rg_free(p);
     rte_eal_cleanup();
@@ -157,7 +105,7 @@ static void test_hugepage_memzone(void)
 {
     CU_ASSERT_EQUAL(child_rc, 0);
     /* the reservation is back where it was */
-    CU_ASSERT_EQUAL(read_long("/proc/sys/vm/nr_hugepages"), saved_nr);
+    CU_ASSERT_EQUAL(tu_read_long(TU_NR_HUGEPAGES), saved_nr);
 }
 
 int main(void)
@@ -166,8 +114,8 @@ int main(void)
     printf("dpdk_hugepages: skipped under ThreadSanitizer\n");
     return CU_SKIP_EXIT;
 #else
-    saved_nr = read_long("/proc/sys/vm/nr_hugepages");
-    long free_pages = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+    saved_nr = tu_read_long(TU_NR_HUGEPAGES);
+    long free_pages = tu_read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
     if (saved_nr < 0 || free_pages < 0) {
         printf("dpdk_hugepages: no 2 MiB hugepages here, skipping\n");
         return CU_SKIP_EXIT;
@@ -175,8 +123,8 @@ int main(void)
     bool raised = false;
     if (free_pages < EXTRA_PAGES) {
         long want = saved_nr + (EXTRA_PAGES - free_pages);
-        if (write_nr(want) != 0 || read_long("/proc/sys/vm/nr_hugepages") < want) {
-            write_nr(saved_nr);
+        if (tu_write_long(TU_NR_HUGEPAGES, want) != 0 || tu_read_long(TU_NR_HUGEPAGES) < want) {
+            tu_write_long(TU_NR_HUGEPAGES, saved_nr);
             printf("dpdk_hugepages: cannot reserve %d hugepages (needs root and free memory), skipping\n",
                    EXTRA_PAGES);
             return CU_SKIP_EXIT;
@@ -190,7 +138,7 @@ int main(void)
         body();
     int st = 0;
     child_rc = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 2;
-    if (raised && write_nr(saved_nr) != 0)
+    if (raised && tu_write_long(TU_NR_HUGEPAGES, saved_nr) != 0)
         fprintf(stderr, "dpdk_hugepages: could not restore nr_hugepages to %ld\n", saved_nr);
     if (child_rc == 77) {
         printf("dpdk_hugepages: EAL cannot start on hugepages here, skipping\n");

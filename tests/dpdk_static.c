@@ -13,16 +13,13 @@
 #include <rte_mempool.h>
 
 #include "cu.h"
+#include "support.h"
 #include "regio/dpdk.h" /* RG_DPDK_OPS_NAME only: a macro, no symbol */
 
 #include <string.h>
 
-#if defined(__SANITIZE_THREAD__)
+#if TU_UNDER_TSAN
 #define SLOW_EAL 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SLOW_EAL 1
-#endif
 #endif
 
 #ifdef SLOW_EAL

@@ -4,44 +4,11 @@
  * stress with checksums verified after every cycle. */
 #include "cu.h"
 #include "gc_internal.h"
+#include "gc_nodes.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
-
-/* A node: two pointers, an id and a checksum of the id. */
-typedef struct node {
-    struct node *a, *b;
-    uint64_t id, check;
-} node;
-static const size_t node_ptrs[] = {offsetof(node, a), offsetof(node, b)};
-static const rg_type node_t = {"node", sizeof(node), node_ptrs, 2, NULL};
-static const size_t arr_off[] = {0};
-static const rg_type ptr_t = {"ptrs", sizeof(void *), arr_off, 1, NULL};
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 31;
-    x *= 0x7fb5d329728ea185ull;
-    x ^= x >> 27;
-    x *= 0x81dadef4bc2dd44dull;
-    return x ^ (x >> 33);
-}
-
-static node *mk(uint64_t id)
-{
-    node *n = rg_new(&node_t);
-    if (n) {
-        n->id = id;
-        n->check = mix(id);
-    }
-    return n;
-}
-
-static int node_ok(const node *n)
-{
-    return n->check == mix(n->id);
-}
 
 /* Counts nodes reachable along a/b (a list or a tree), checking each. */
 static size_t walk(const node *n, size_t *bad)

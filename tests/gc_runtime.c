@@ -6,22 +6,15 @@
  * garbage exists, never above the limit). */
 #include "cu.h"
 #include "gc_internal.h"
+#include "gc_nodes.h"
+#include "support.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
+#define UNDER_TSAN TU_UNDER_TSAN
 
 #if UNDER_TSAN
 /* The fork test's child starts threads (regio's collector and scavenger):
@@ -32,34 +25,6 @@ const char *__tsan_default_options(void)
     return "die_after_fork=0";
 }
 #endif
-
-typedef struct node {
-    struct node *a, *b;
-    uint64_t id, check;
-} node;
-static const size_t node_ptrs[] = {offsetof(node, a), offsetof(node, b)};
-static const rg_type node_t = {"node", sizeof(node), node_ptrs, 2, NULL};
-static const size_t arr_off[] = {0};
-static const rg_type ptr_t = {"ptrs", sizeof(void *), arr_off, 1, NULL};
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 31;
-    x *= 0x7fb5d329728ea185ull;
-    x ^= x >> 27;
-    x *= 0x81dadef4bc2dd44dull;
-    return x ^ (x >> 33);
-}
-
-static node *mk(uint64_t id)
-{
-    node *n = rg_new(&node_t);
-    if (n) {
-        n->id = id;
-        n->check = mix(id);
-    }
-    return n;
-}
 
 /* A rooted table of n slots, each holding a short list of nodes. */
 typedef struct table {

@@ -2,31 +2,11 @@
  * (reserves a few as root and restores the previous count), THP otherwise,
  * 4 KiB when switched off.  Skips (77) when hugepages cannot be reserved. */
 #include "cu.h"
+#include "support.h"
 #include "internal.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
-
-static long read_nr(void)
-{
-    FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r");
-    long v = -1;
-    if (f) {
-        if (fscanf(f, "%ld", &v) != 1)
-            v = -1;
-        fclose(f);
-    }
-    return v;
-}
-
-static int write_nr(long v)
-{
-    FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w");
-    if (!f)
-        return -1;
-    int rc = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
-    return fclose(f) == 0 ? rc : -1;
-}
 
 /* Runs `mode` in a fresh child (regio initializes once per process) and
  * returns the bytes committed with each backing after a 6 MiB allocation. */
@@ -87,9 +67,9 @@ static void test_explicit(void)
 int main(void)
 {
     rg_init(NULL);
-    saved = read_nr();
+    saved = tu_read_long(TU_NR_HUGEPAGES);
     bool have = false;
-    if (saved >= 0 && write_nr(saved + 8) == 0 && read_nr() >= saved + 8)
+    if (saved >= 0 && tu_write_long(TU_NR_HUGEPAGES, saved + 8) == 0 && tu_read_long(TU_NR_HUGEPAGES) >= saved + 8)
         have = true;
     static const cu_test with[] = {
         {"THP and 4 KiB backings are reported", test_thp_and_off},
@@ -102,7 +82,7 @@ int main(void)
     };
     int rc = cu_run("hugepages", have ? with : without);
     if (saved >= 0 && have)
-        write_nr(saved); /* restore the previous reservation */
+        tu_write_long(TU_NR_HUGEPAGES, saved); /* restore the previous reservation */
     if (!have && rc == 0) {
         printf("hugepages: cannot reserve explicit hugepages here (not root?): explicit case skipped\n");
         return CU_SKIP_EXIT;
