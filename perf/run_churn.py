@@ -221,7 +221,7 @@ def main():
         os.remove(tsv)
     common = ["--live", a.live, "--secs", a.secs, "--rate", a.rate, "--hist", tsv] + a.extra
     summaries, trows, base, raw = [], [], {}, []
-    header = (f"# perf/run_churn.py {' '.join(sys.argv[1:])}\n# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+    header = (f"# perf/run_churn.py {' '.join(sys.argv[1:]).replace(a.out, '<out>')}\n# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
               f"load average {os.getloadavg()[0]:.1f}, commit "
               + subprocess.run(["git", "log", "-1", "--format=%h %s"], stdout=subprocess.PIPE, text=True).stdout.strip())
     raw.append(header)
@@ -248,7 +248,8 @@ def main():
                 env.pop("GOMEMLIMIT", None)  # the program sets its own limit
             rows, text = run(cmd, env)
             pre = "GOMAXPROCS=2 " if s == "go" else "RG_HUGEPAGES=off " if s == "regio-4k" else ""
-            raw.append(f"$ {pre}{' '.join(cmd)}\n{text.rstrip()}")
+            shown = " ".join(cmd).replace(a.out, "<out>").replace(tmp, "<go build>")
+            raw.append(f"$ {pre}{shown}\n{text.rstrip()}")  # no machine paths in the kept record
             for r in rows:
                 if r["kind"] == "summary":
                     if off:
