@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -539,10 +540,123 @@ ssize_t rg_mapfile_write_at(rg_mapfile *m, const void *src, size_t n, off_t off)
 static const int advice_table[] = {MADV_NORMAL,   MADV_SEQUENTIAL, MADV_RANDOM,       MADV_WILLNEED,
                                    MADV_DONTNEED, MADV_HUGEPAGE,   MADV_POPULATE_READ};
 
+/* ---------------------------------------------------------------------------
+ * How the map is backed: PAGEMAP_SCAN (Linux 6.7) walks this process's page
+ * tables over a range and returns runs of pages sharing the categories we
+ * ask for; "huge" is set for entries that map 2 MiB (a PMD) at once.  The
+ * argument layout is the kernel's ABI (include/uapi/linux/fs.h), written
+ * out here because the C library's headers may predate it.
+ * ------------------------------------------------------------------------- */
+typedef struct pm_region {
+    uint64_t start, end, categories;
+} pm_region;
+typedef struct pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+} pm_scan_arg;
+#define PM_SCAN_IOCTL _IOWR('f', 16, pm_scan_arg)
+#define PM_IS_PRESENT (1u << 3)
+#define PM_IS_HUGE (1u << 6)
+
+/* Sums present and huge bytes of [lo, hi) (page-aligned addresses). */
+static int backing_scan(uintptr_t lo, uintptr_t hi, rg_mapfile_backing *out)
+{
+    out->present = out->huge = 0;
+    /* Opened per call: a descriptor kept across fork would describe the
+     * parent's page tables. */
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    pm_region vec[64];
+    int rc = 0;
+    while (lo < hi) {
+        pm_scan_arg a;
+        memset(&a, 0, sizeof a);
+        a.size = sizeof a;
+        a.start = lo;
+        a.end = hi;
+        a.vec = (uintptr_t)vec;
+        a.vec_len = sizeof vec / sizeof vec[0];
+        a.category_mask = PM_IS_PRESENT; /* only present entries ... */
+        a.return_mask = PM_IS_PRESENT | PM_IS_HUGE; /* ... split into runs by hugeness */
+        int n = ioctl(fd, PM_SCAN_IOCTL, &a);
+        if (n < 0) {
+            rc = errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            out->present += vec[i].end - vec[i].start;
+            if (vec[i].categories & PM_IS_HUGE)
+                out->huge += vec[i].end - vec[i].start;
+        }
+        if (a.walk_end <= lo) { /* no progress: never loop forever on a kernel quirk */
+            rc = -EOPNOTSUPP;
+            break;
+        }
+        lo = (uintptr_t)a.walk_end;
+    }
+    close(fd);
+    return rc;
+}
+
+int rg_mapfile_backing_of(const rg_mapfile *m, off_t off, size_t len, rg_mapfile_backing *out)
+{
+    if (m == NULL || out == NULL || off < 0 || m->windowed || (uint64_t)off > m->len)
+        return -EINVAL;
+    out->present = out->huge = 0;
+    if (len == 0 || len > m->len - (size_t)off)
+        len = m->len - (size_t)off;
+    if (len == 0 || m->maplen == 0)
+        return 0;
+    size_t ps = page_size(), lo = (size_t)off & ~(ps - 1), hi = round_up((size_t)off + len, ps);
+    return backing_scan((uintptr_t)m->base + lo, (uintptr_t)m->base + hi, out);
+}
+
+/* RG_ADVICE_HUGE_RELOAD over the map bytes [lo, hi): block by block, fault
+ * the block in, and if it is not PMD-mapped, unmap it here, write back and
+ * drop its cached pages and fault it back through the MADV_HUGEPAGE map,
+ * whose fault path reads ahead in PMD-sized folios.  Returns the blocks
+ * that are PMD-mapped now and were not before. */
+static int huge_reload(rg_mapfile *m, size_t lo, size_t hi)
+{
+    const size_t huge = WINDOW_ALIGN;
+    int reloaded = 0;
+    for (size_t b = lo & ~(huge - 1); b < hi; b += huge) {
+        size_t e = b + huge < m->maplen ? b + huge : m->maplen;
+        char *p = m->base + b;
+        if (e - b < huge)
+            break; /* the file's tail: too short for a PMD, nothing to gain */
+        if (madvise(p, e - b, MADV_POPULATE_READ) != 0)
+            return -errno;
+        rg_mapfile_backing bk;
+        int rc = backing_scan((uintptr_t)p, (uintptr_t)p + (e - b), &bk);
+        if (rc)
+            return rc;
+        if (bk.huge == e - b)
+            continue;
+        if (madvise(p, e - b, MADV_DONTNEED) != 0)
+            return -errno;
+        /* The kernel drops only clean pages that nobody maps: write dirty
+         * ones back first (what writeback would do within seconds). */
+        sync_file_range(m->fd, (off_t)b, (off_t)(e - b),
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        posix_fadvise(m->fd, (off_t)b, (off_t)(e - b), POSIX_FADV_DONTNEED);
+        if (madvise(p, e - b, MADV_POPULATE_READ) != 0)
+            return -errno;
+        rc = backing_scan((uintptr_t)p, (uintptr_t)p + (e - b), &bk);
+        if (rc)
+            return rc;
+        reloaded += bk.huge == e - b; /* another process's map keeps old folios alive */
+    }
+    return reloaded;
+}
+
 int rg_mapfile_advise(rg_mapfile *m, int advice)
 {
-    if (m == NULL || advice < 0 || advice > RG_ADVICE_POPULATE)
+    if (m == NULL || advice < 0 || advice > RG_ADVICE_HUGE_RELOAD)
         return -EINVAL;
+    if (advice == RG_ADVICE_HUGE_RELOAD)
+        return rg_mapfile_advise_range(m, 0, 0, advice);
     if (m->base == NULL || m->maplen == 0)
         return 0; /* empty file or no window yet: nothing mapped to advise */
     if (madvise(m->base, m->maplen, advice_table[advice]) != 0)
@@ -552,15 +666,19 @@ int rg_mapfile_advise(rg_mapfile *m, int advice)
 
 int rg_mapfile_advise_range(rg_mapfile *m, off_t off, size_t len, int advice)
 {
-    if (m == NULL || off < 0 || advice < 0 || advice > RG_ADVICE_POPULATE || m->windowed)
+    if (m == NULL || off < 0 || advice < 0 || advice > RG_ADVICE_HUGE_RELOAD || m->windowed)
         return -EINVAL;
     if ((uint64_t)off > m->len)
+        return -EINVAL;
+    if (advice == RG_ADVICE_HUGE_RELOAD && !(m->flags & RG_MAP_HUGEPAGE))
         return -EINVAL;
     if (len == 0 || len > m->len - (size_t)off)
         len = m->len - (size_t)off;
     if (len == 0 || m->maplen == 0)
         return 0;
     size_t ps = page_size(), lo = (size_t)off & ~(ps - 1), hi = round_up((size_t)off + len, ps);
+    if (advice == RG_ADVICE_HUGE_RELOAD)
+        return huge_reload(m, lo, hi);
     if (madvise((char *)m->base + lo, hi - lo, advice_table[advice]) != 0)
         return -errno;
     return 0;

@@ -412,6 +412,82 @@ static void test_hugepage_advise_range(void)
     free(want);
 }
 
+/* rg_mapfile_backing_of reports what is mapped (nothing before a touch,
+ * the whole populated range after RG_ADVICE_POPULATE, nothing after
+ * DONTNEED), never more huge than present; RG_ADVICE_HUGE_RELOAD refuses
+ * maps it cannot help, leaves every byte as it was, and turns a file
+ * truncated under the map into an error, not a SIGBUS. */
+static void test_backing_and_reload(void)
+{
+    const size_t n = (6 << 20) + 123, ps = (size_t)sysconf(_SC_PAGESIZE);
+    char *want = make_file(tpath("bk"), n);
+    rg_mapfile *m = rg_mapfile_open(tpath("bk"), RG_MAP_HUGEPAGE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    rg_mapfile_backing b = {1, 1};
+    int rc = rg_mapfile_backing_of(m, 0, 0, &b);
+    CU_ASSERT(rc == 0 || rc == -EOPNOTSUPP);
+    if (rc == 0) {
+        CU_ASSERT_EQUAL(b.present, 0); /* nothing touched yet */
+        CU_ASSERT_EQUAL(b.huge, 0);
+        CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, 4097, 3 << 20, RG_ADVICE_POPULATE), 0);
+        CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, 0, 0, &b), 0);
+        /* [4096, 4097 + 3 MiB) widened to pages; a PMD may cover more */
+        CU_ASSERT(b.present >= (3 << 20) + ps);
+        CU_ASSERT(b.huge <= b.present && b.huge % (2 << 20) == 0);
+        CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, 4 << 20, 1, &b), 0);
+        CU_ASSERT(b.present <= ps); /* one page asked, at most one counted */
+        CU_ASSERT_EQUAL(rg_mapfile_advise(m, RG_ADVICE_POPULATE), 0);
+        CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, 0, 0, &b), 0);
+        CU_ASSERT_EQUAL(b.present, (n + ps - 1) / ps * ps);
+        CU_ASSERT_EQUAL(rg_mapfile_advise(m, RG_ADVICE_DONTNEED), 0);
+        CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, 0, 0, &b), 0);
+        CU_ASSERT_EQUAL(b.present, 0);
+    }
+    CU_ASSERT_EQUAL(rg_mapfile_backing_of(NULL, 0, 0, &b), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, 0, 0, NULL), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, -1, 0, &b), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, (off_t)n + 1, 0, &b), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, (off_t)n, 0, &b), 0); /* empty range at the end */
+    CU_ASSERT_EQUAL(b.present, 0);
+
+    /* Reload: 3 whole 2 MiB blocks at most (the tail is too short). */
+    rc = rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD);
+    CU_ASSERT((rc >= 0 && rc <= 3) || rc == -EOPNOTSUPP);
+    CU_ASSERT(memcmp(rg_mapfile_data(m), want, n) == 0);
+    rc = rg_mapfile_advise_range(m, 1 << 20, 2 << 20, RG_ADVICE_HUGE_RELOAD);
+    CU_ASSERT((rc >= 0 && rc <= 2) || rc == -EOPNOTSUPP);
+    CU_ASSERT(memcmp(rg_mapfile_data(m), want, n) == 0);
+    CU_ASSERT_EQUAL(rg_mapfile_advise_range(m, (off_t)n + 1, 0, RG_ADVICE_HUGE_RELOAD), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD + 1), -EINVAL);
+    /* the file shrinks under the map: an error, the process lives on */
+    CU_ASSERT_EQUAL(truncate(tpath("bk"), 1 << 20), 0);
+    rc = rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD);
+    CU_ASSERT(rc < 0);
+    CU_ASSERT_EQUAL(rg_mapfile_read_at(m, want, 4096, 3 << 20), -EIO);
+    rg_mapfile_close(m);
+
+    /* maps it cannot help: not hugepage-advised, windowed */
+    free(make_file(tpath("bk"), n));
+    m = rg_mapfile_open(tpath("bk"), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD), -EINVAL);
+    rg_mapfile_close(m);
+    m = rg_mapfile_open(tpath("bk"), RG_MAP_WINDOWED | RG_MAP_HUGEPAGE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD), -EINVAL);
+    CU_ASSERT_EQUAL(rg_mapfile_backing_of(m, 0, 0, &b), -EINVAL);
+    rg_mapfile_close(m);
+    /* an empty file has nothing to report or reload */
+    free(make_file(tpath("bk0"), 0));
+    m = rg_mapfile_open(tpath("bk0"), RG_MAP_HUGEPAGE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    rc = rg_mapfile_backing_of(m, 0, 0, &b);
+    CU_ASSERT(rc == 0 && b.present == 0 && b.huge == 0);
+    CU_ASSERT_EQUAL(rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD), 0);
+    rg_mapfile_close(m);
+    free(want);
+}
+
 static void test_charge(void)
 {
     free(make_file(tpath("chg"), 4 << 20));
@@ -497,6 +573,7 @@ int main(void)
         {"writable", test_writable},
         {"advise and populate", test_advise_populate},
         {"hugepage placement, advise_range", test_hugepage_advise_range},
+        {"backing and huge reload", test_backing_and_reload},
         {"charge against the limit", test_charge},
         {"threads", test_threads},
         {NULL, NULL},

@@ -96,8 +96,9 @@ enum rg_map_advice {
     RG_ADVICE_WILLNEED,    /* start reading the whole map in now */
     RG_ADVICE_DONTNEED,    /* drop the process's mappings of the pages (they stay cached) */
     RG_ADVICE_HUGEPAGE,    /* file THP: -EINVAL where the kernel or file system refuses */
-    RG_ADVICE_POPULATE     /* fault the range in now, no copy (MADV_POPULATE_READ, Linux 5.14;
+    RG_ADVICE_POPULATE,    /* fault the range in now, no copy (MADV_POPULATE_READ, Linux 5.14;
                               -EINVAL before); -EIO if part of it is past a truncated end */
+    RG_ADVICE_HUGE_RELOAD  /* make the page cache hold the range in 2 MiB folios: see below */
 };
 
 typedef struct rg_mapfile_opts {
@@ -139,7 +140,8 @@ RG_EXPORT ssize_t rg_mapfile_write_at(rg_mapfile *m, const void *src, size_t n, 
 
 /* madvise on the whole map (the current window for windowed maps).
  * Returns 0, -EINVAL (bad advice, or the kernel refused it: e.g. hugepage
- * advice on a file system without file THP), or what madvise said. */
+ * advice on a file system without file THP), or what madvise said;
+ * RG_ADVICE_HUGE_RELOAD returns a count of blocks (see below). */
 RG_EXPORT int rg_mapfile_advise(rg_mapfile *m, int advice);
 /* The same for the bytes [off, off+len) of a whole-file map only (widened
  * to whole pages; len 0: to the end), so that each thread can advise (e.g.
@@ -147,6 +149,47 @@ RG_EXPORT int rg_mapfile_advise(rg_mapfile *m, int advice);
  * advice or range, windowed map, refused by the kernel), or what madvise
  * said (-EIO, -EFAULT for a range past a truncated end). */
 RG_EXPORT int rg_mapfile_advise_range(rg_mapfile *m, off_t off, size_t len, int advice);
+
+/* How the bytes [off, off+len) of a whole-file map (widened to whole
+ * pages; len 0: to the end) are mapped in this process right now, read
+ * from the kernel's page tables (PAGEMAP_SCAN on /proc/self/pagemap, Linux
+ * 6.7).  `present`: bytes with a page-table entry; `huge`: of those, bytes
+ * mapped by 2 MiB (PMD) entries.  Only what has been touched or populated
+ * is present: fault a sample in first (RG_ADVICE_POPULATE) to learn how the
+ * page cache holds the file.  Why it matters: a scan through 4 KiB entries
+ * pays a TLB miss per page — ~1-2 us under nested paging on the VMs
+ * perf/RESULTS.md measured, against ~0.01 us per 4 KiB through 2 MiB
+ * entries — so `huge` says whether a mapped scan will beat read().
+ * 0, -EINVAL (m or out NULL, off < 0 or past the end, windowed map),
+ * -EOPNOTSUPP (a kernel without PAGEMAP_SCAN), or what open/ioctl said.
+ * Safe from any number of threads. */
+typedef struct rg_mapfile_backing {
+    uint64_t present; /* bytes of the range mapped now */
+    uint64_t huge;    /* of which mapped 2 MiB at a time */
+} rg_mapfile_backing;
+RG_EXPORT int rg_mapfile_backing_of(const rg_mapfile *m, off_t off, size_t len, rg_mapfile_backing *out);
+
+/* RG_ADVICE_HUGE_RELOAD (rg_mapfile_advise_range or rg_mapfile_advise on a
+ * whole-file map opened with RG_MAP_HUGEPAGE).  The page cache keeps a
+ * file's pages in the folios it first made for them: a file read from disk
+ * (read() or faults, with read-ahead of 2 MiB or more) gets 2 MiB folios,
+ * which an aligned map maps with one PMD each; a file that was written
+ * (and stayed cached) usually holds small folios, mapped 4 KiB at a time,
+ * and no madvise changes that (MADV_COLLAPSE needs
+ * CONFIG_READ_ONLY_THP_FOR_FS for regular files).  This advice, for each
+ * 2 MiB block of the range that is not mapped by a PMD: drops this map's
+ * entries for it, writes its dirty pages back (sync_file_range, what
+ * writeback does within seconds anyway), asks the kernel to drop its
+ * cached pages (POSIX_FADV_DONTNEED), and faults it back through the
+ * hugepage-advised map, so read-ahead brings it in as one 2 MiB folio.
+ * Cost: a disk read of those blocks, once; it pays for maps scanned more
+ * than once or twice.  Side effects: other processes lose those cached
+ * pages (they fault them back, in large folios); pages that someone else
+ * maps stay as they were.  The bytes never change.  Returns the number of
+ * blocks it turned into 2 MiB mappings (0: nothing to do, or the file
+ * system keeps small folios), -EINVAL (windowed map,
+ * not RG_MAP_HUGEPAGE, bad range), -EOPNOTSUPP (no PAGEMAP_SCAN), or what
+ * madvise said (-EIO, -EFAULT past a truncated end). */
 
 /* msync of [off, off+len) (len 0: to the end); async: MS_ASYNC instead of
  * MS_SYNC.  0, -EPERM (read-only map), -EINVAL, -EIO. */
