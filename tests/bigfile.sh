@@ -39,7 +39,8 @@ fail=0
 for f in "$dir"/*; do
   want=$(LC_ALL=C wc "$f" | awk '{print $1, $2, $3}')
   wantl=$(LC_ALL=C wc -l "$f" | awk '{print $1}')
-  for args in "--mode=mmap" "--mode=mmap --threads=1" "--mode=mmap --threads=3 --populate" \
+  for args in "--mode=auto" "--mode=mmap" "--mode=mmap --threads=1" "--mode=mmap --threads=3 --populate" \
+              "--mode=mmap --reload" \
               "--mode=pread" "--mode=pread --threads=3" "--mode=read"; do
     # shellcheck disable=SC2086
     got=$("$bf" -q $args "$f" | awk '{print $1, $2, $3}')
@@ -52,4 +53,20 @@ for f in "$dir"/*; do
   done
   echo "ok $(basename "$f"): $want"
 done
+# --mode=auto samples how files of 64 MiB or more are mapped before choosing
+# (choose_mode); whatever it picks, and after --reload, the counts hold.
+python3 - "$dir/large" <<'PY'
+import sys
+open(sys.argv[1], 'wb').write((b'alpha beta\x01gamma\n' + b'\x00 \t' * 7 + b'delta\n') * (3 << 20))
+PY
+want=$(LC_ALL=C wc "$dir/large" | awk '{print $1, $2, $3}')
+for args in "--mode=auto" "--mode=auto --reload" "--mode=auto --threads=1"; do
+  # shellcheck disable=SC2086
+  got=$("$bf" $args "$dir/large" | awk '{print $1, $2, $3}')
+  if [ "$got" != "$want" ]; then
+    echo "FAIL large $args: got '$got', wc says '$want'"
+    fail=1
+  fi
+done
+echo "ok large: $want"
 exit $fail

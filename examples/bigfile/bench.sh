@@ -5,9 +5,19 @@
 # populating its part first), bigfile --mode=pread (both cores), bigfile
 # --mode=read (one 64 KiB read() loop) and wc; then a table ($BENCH_OUT.tsv)
 # and a plot ($BENCH_OUT.svg).
-# usage: bench.sh BUILD_DIR [FILE] [SIZE_MiB]
+# usage: [STATE=reread|written|asis] [RUNS=5] bench.sh BUILD_DIR [FILE] [SIZE_MiB]
 #   FILE defaults to $TMPDIR/regio-bigfile.txt, created with SIZE_MiB
 #   (default 2048) of text lines when missing.  Needs hyperfine.
+#   STATE says which warm page cache to measure, since a mapped scan's speed
+#   depends on the folios the cache holds (include/regio/mapfile.h):
+#     reread  (default) the file is written back, dropped from the cache and
+#             read once with cat: the cache holds what read-ahead makes
+#             (2 MiB folios with 2 MiB or more of read-ahead), as for any
+#             file read from disk;
+#     written the file is rewritten (copied and renamed over itself) and
+#             stays cached as written: small folios, as for a file that was
+#             just produced on this machine;
+#     asis    whatever the cache holds now (cat warms what is missing).
 set -euo pipefail
 build=${1:?usage: bench.sh BUILD_DIR [FILE] [SIZE_MiB]}
 file=${2:-${TMPDIR:-/tmp}/regio-bigfile.txt}
@@ -27,16 +37,35 @@ with open(sys.argv[1], 'wb') as f:
         f.write(chunk)
 PY
 fi
+state=${STATE:-reread}
+case $state in
+  reread)
+    python3 - "$file" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)
+PY
+    ;;
+  written)
+    cp "$file" "$file.tmp" && mv "$file.tmp" "$file"
+    ;;
+  asis) ;;
+  *) echo "bench.sh: STATE must be reread, written or asis" >&2; exit 2 ;;
+esac
 cat "$file" > /dev/null   # warm the page cache
-echo "file: $file ($(stat -c %s "$file") bytes), $(nproc) cores"
+echo "file: $file ($(stat -c %s "$file") bytes), $(nproc) cores, page cache state: $state"
+grep -E 'FileHugePages' /proc/meminfo
 echo "-- counts (must agree)"
 LC_ALL=C wc "$file"
 "$bf" -q "$file"
 "$bf" -q --mode=mmap "$file"
 "$bf" -q --mode=read "$file"
 "$bf" -q --mode=pread "$file"
-echo "-- what the mapping costs: one byte per 4 KiB page, twice"
+echo "-- what the mapping costs: one byte per 4 KiB page, twice; how much is mapped 2 MiB at a time"
 "$bf" -q --mode=touch "$file" > /dev/null
+"$bf" -l "$file" > /dev/null   # prints what --mode=auto sees and picks
 out=${BENCH_OUT:-${TMPDIR:-/tmp}/bigfile-bench}
 echo "-- lines only (wc -l)"
 hyperfine -N -w 1 -r "${RUNS:-5}" --export-markdown "$out.lines.md" --export-csv "$out.lines.csv" \
@@ -47,9 +76,9 @@ LC_ALL=C hyperfine -N -w 1 -r "${RUNS:-5}" --export-markdown "$out.all.md" --exp
   "wc $file" "$bf -q $file" "$bf -q --mode=mmap $file" "$bf -q --mode=mmap --populate $file" \
   "$bf -q --mode=pread $file" "$bf -q --mode=read $file"
 # one table (mean seconds) and a plot of GB/s
-python3 - "$out" "$(stat -c %s "$file")" <<'PY'
+python3 - "$out" "$(stat -c %s "$file")" "$state" <<'PY'
 import csv, subprocess, sys
-out, size = sys.argv[1], int(sys.argv[2])
+out, size, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def load(f):
     return [(r['command'], float(r['mean'])) for r in csv.DictReader(open(f))]
 lines, allc = load(out + '.lines.csv'), load(out + '.all.csv')
@@ -68,7 +97,7 @@ for n in names[1:]:
 gp = """set terminal svg size 900,360 font "sans,11"
 set output "%s.svg"
 set datafile separator "\\t"
-set title "warm page-cache scan of %.1f GiB: GB/s (higher is better), mean of hyperfine runs"
+set title "warm page-cache scan of %.1f GiB, cache %s: GB/s (higher is better), mean of hyperfine runs"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -77,7 +106,7 @@ set xtics font ",8" rotate by -15
 set bmargin 5
 set yrange [0:*]
 plot "%s.tsv" using 3:xtic(1) title "lines (wc -l)", "" using 5 title "lines, words, bytes (LC_ALL=C wc)"
-""" % (out, size / 2**30, out)
+""" % (out, size / 2**30, state, out)
 try:
     subprocess.run(['gnuplot'], input=gp.encode(), check=False)
 except FileNotFoundError:

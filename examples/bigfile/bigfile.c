@@ -11,16 +11,31 @@
  * words_block: one 64-bit add carries the in-word state across transparent
  * bytes), the state entering a part being found by looking back from it.
  * No per-line call, no copy.  The map is 2 MiB-aligned and advised for file
- * THP (RG_MAP_HUGEPAGE), so the page cache's large folios are mapped with
- * one entry per 2 MiB; --populate has each thread fault its part in with one
+ * THP (RG_MAP_HUGEPAGE), so the page cache's 2 MiB folios are mapped with
+ * one PMD entry each; --populate has each thread fault its part in with one
  * MADV_POPULATE_READ before scanning it.
  *
- * --mode=auto (the default) picks mmap or pread by timing the first touch
- * of the map's first 2 MiB (choose_mode).
+ * Why the page cache's folios decide everything here (measured on the
+ * 2-vCPU Firecracker VMs of perf/RESULTS.md, kernel 6.18): through 4 KiB
+ * entries every page of a 2 GiB scan costs a TLB miss of ~1-2 us under
+ * nested paging — even with the entries already populated — so a mapped
+ * scan runs at 1-4 GB/s and loses to a read() loop (~5-10 GB/s, the kernel
+ * copies through its own huge direct map).  Through 2 MiB entries the same
+ * scan runs at ~20 GB/s per core.  The cache holds 2 MiB folios for a file
+ * read from disk (read-ahead of 2 MiB or more, or faults through a
+ * hugepage-advised map), small ones for a file written and still cached;
+ * no madvise maps small folios with PMDs.
+ *
+ * --mode=auto (the default) looks at a sample of the map with
+ * rg_mapfile_backing_of (choose_mode) and scans the map when it is mapped
+ * 2 MiB at a time, else runs pread.  --reload (with mmap or auto) first
+ * makes the cache hold the file in 2 MiB folios
+ * (RG_ADVICE_HUGE_RELOAD: a disk read of the blocks that were small, once),
+ * then scans the map.
  * A fourth way, --mode=pread, reads the parts in parallel with pread into
  * per-thread 64 KiB buffers (see run_pread for when that wins).
  *
- * Usage: bigfile [-l] [-c] [--mode=auto|mmap|read|pread|touch] [--threads=N] [--populate] FILE
+ * Usage: bigfile [-l] [-q] [--mode=auto|mmap|read|pread|touch] [--threads=N] [--populate] [--reload] FILE
  * Prints "lines words bytes FILE" (like wc; -l: lines only) on stdout and the
  * scan rate on stderr.
  */
@@ -206,7 +221,8 @@ static void *scan_part(void *arg)
     return NULL;
 }
 
-static int run_mmap(const char *path, int threads, bool populate, bool lines_only, counts *out)
+static int run_mmap(const char *path, int threads, bool populate, bool reload, bool quiet, bool lines_only,
+                    counts *out)
 {
     /* RG_MAP_HUGEPAGE: the map is 2 MiB-aligned and advised for file THP,
      * so the large folios the page cache holds are mapped 2 MiB at a time.
@@ -234,6 +250,13 @@ static int run_mmap(const char *path, int threads, bool populate, bool lines_onl
         }
         rg_mapfile_close(m);
         return 0;
+    }
+    if (reload) { /* once: the page cache then holds the file in 2 MiB folios */
+        int r = rg_mapfile_advise(m, RG_ADVICE_HUGE_RELOAD);
+        if (r < 0)
+            fprintf(stderr, "bigfile: reload: %s\n", strerror(-r));
+        else if (!quiet)
+            fprintf(stderr, "bigfile: reload: %d blocks of 2 MiB read back as 2 MiB folios\n", r);
     }
     rg_mapfile_advise(m, RG_ADVICE_SEQUENTIAL);
     if (threads < 1)
@@ -265,9 +288,9 @@ static int run_mmap(const char *path, int threads, bool populate, bool lines_onl
 }
 
 /* --mode=pread: every core preads its own part in 64 KiB steps into a
- * buffer that stays in L2 and scans it there.  In VMs where user-space
- * loads from mapped page-cache pages are slow (see perf/RESULTS.md), the
- * kernel's copy into a hot buffer is the faster way through the page cache. */
+ * buffer that stays in L2 and scans it there.  When the page cache holds
+ * the file in small folios, a map pays a TLB miss per 4 KiB (see the file
+ * header) and the kernel's copy into a hot buffer is the faster way. */
 typedef struct ppart {
     int fd;
     size_t off, len;
@@ -364,7 +387,9 @@ static int run_pread(const char *path, int threads, bool lines_only, counts *out
  * access to each 4 KiB of a mapping is what a mapped scan pays (a TLB or
  * shadow page-table fill the guest cannot avoid, even with 2 MiB folios),
  * and read() — which copies through the kernel's own long-lived mapping —
- * wins for one-shot scans. */
+ * wins for one-shot scans.  Last, how much of the map is mapped 2 MiB at a
+ * time (rg_mapfile_backing_of): where that is all of it, both passes are
+ * cheap. */
 static int run_touch(const char *path, counts *out)
 {
     rg_mapfile *m = rg_mapfile_open(path, RG_MAP_HUGEPAGE);
@@ -386,38 +411,75 @@ static int run_touch(const char *path, counts *out)
         fprintf(stderr, "bigfile: touch pass %d: %zu pages, %.0f ns/page (sum %u)\n", pass + 1, pages,
                 pages ? ns / (double)pages : 0.0, sum);
     }
+    rg_mapfile_backing b;
+    int rc = rg_mapfile_backing_of(m, 0, 0, &b);
+    if (rc == 0)
+        fprintf(stderr, "bigfile: touch: %llu MiB mapped, %llu MiB of it 2 MiB at a time\n",
+                (unsigned long long)(b.present >> 20), (unsigned long long)(b.huge >> 20));
+    else
+        fprintf(stderr, "bigfile: touch: backing unknown: %s\n", strerror(-rc));
     out->bytes = len;
     rg_mapfile_close(m);
     return 0;
 }
 
-/* --mode=auto (the default): maps the file and times the first touch of
- * up to 512 pages (the first 2 MiB, which the scan needs anyway).  If a
- * first touch costs more than the kernel's copy of a 4 KiB page (~400 ns
- * at 10 GB/s), a one-shot scan through the map loses to pread into a hot
- * buffer, so that is what runs; else the mapped scan.  Returns "mmap" or
- * "pread". */
-static const char *choose_mode(const char *path)
+/* --mode=auto (the default) decides by how the page cache holds the file,
+ * which is what a mapped scan's speed depends on (perf/RESULTS.md): it maps
+ * the file as run_mmap does, faults in 16 blocks of 2 MiB spread over it
+ * (RG_ADVICE_POPULATE: one PMD each when the cache holds 2 MiB folios, 512
+ * PTEs otherwise; ~1 ms at most) and asks rg_mapfile_backing_of how much
+ * of them is mapped 2 MiB at a time.  A 4 KiB-mapped page costs a mapped
+ * scan ~1-2 us in TLB misses here against ~0.4 us for pread to copy and
+ * scan it, a 2 MiB-mapped one ~0.01 us: the map wins when at least 7/8 of
+ * the sample is huge.  Where the kernel cannot tell (no PAGEMAP_SCAN,
+ * before Linux 6.7), it falls back to timing the first touch of the first
+ * 2 MiB in CPU time (a preempted run must not flip the choice).  Files
+ * under 64 MiB always take the map: nothing to gain either way. */
+static const char *choose_mode(const char *path, bool verbose)
 {
     rg_mapfile *m = rg_mapfile_open(path, RG_MAP_HUGEPAGE);
     if (m == NULL)
         return "pread";
     const volatile unsigned char *p = rg_mapfile_data(m);
-    size_t len = rg_mapfile_len(m), n = len < ((size_t)2 << 20) ? len : (size_t)2 << 20;
-    if (p == NULL || len < ((size_t)64 << 20)) { /* small files: nothing to gain either way */
+    size_t len = rg_mapfile_len(m);
+    const size_t blk = (size_t)2 << 20;
+    if (p == NULL || len < ((size_t)64 << 20)) {
         rg_mapfile_close(m);
         return "mmap";
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    unsigned sum = 0;
-    for (size_t i = 0; i < n; i += 4096)
-        sum += p[i];
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
-    double per_page = ns / (double)((n + 4095) / 4096) + (double)(sum & 0);
+    size_t nblk = len / blk;
+    uint64_t present = 0, huge = 0;
+    int rc = 0;
+    for (size_t i = 0; i < 16 && rc == 0; i++) {
+        off_t off = (off_t)((nblk * i / 16) * blk);
+        rg_mapfile_advise_range(m, off, blk, RG_ADVICE_POPULATE);
+        rg_mapfile_backing b;
+        rc = rg_mapfile_backing_of(m, off, blk, &b);
+        present += b.present;
+        huge += b.huge;
+    }
+    const char *mode;
+    if (rc == 0) {
+        mode = huge * 8 >= present * 7 && present > 0 ? "mmap" : "pread";
+        if (verbose)
+            fprintf(stderr, "bigfile: auto: %.0f%% of a 32 MiB sample is mapped 2 MiB at a time: %s\n",
+                    present ? 100.0 * (double)huge / (double)present : 0.0, mode);
+    } else {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        unsigned sum = 0;
+        for (size_t i = 0; i < blk; i += 4096)
+            sum += p[(size_t)2 * blk + i]; /* a block the sample above did not touch */
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        double per_page = ns / (double)(blk / 4096) + (double)(sum & 0);
+        mode = per_page > 400.0 ? "pread" : "mmap";
+        if (verbose)
+            fprintf(stderr, "bigfile: auto: no page-table query (%s); first touch %.0f ns/page: %s\n", strerror(-rc),
+                    per_page, mode);
+    }
     rg_mapfile_close(m);
-    return per_page > 400.0 ? "pread" : "mmap";
+    return mode;
 }
 
 static int run_read(const char *path, bool lines_only, counts *out)
@@ -454,7 +516,7 @@ static int run_read(const char *path, bool lines_only, counts *out)
 
 int main(int argc, char **argv)
 {
-    bool lines_only = false, populate = false, quiet = false;
+    bool lines_only = false, populate = false, reload = false, quiet = false;
     const char *mode = "auto", *path = NULL;
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     for (int i = 1; i < argc; i++) {
@@ -468,14 +530,16 @@ int main(int argc, char **argv)
             threads = atol(argv[i] + 10);
         else if (strcmp(argv[i], "--populate") == 0)
             populate = true;
+        else if (strcmp(argv[i], "--reload") == 0)
+            reload = true;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: bigfile [-l] [-q] [--mode=auto|mmap|read|pread|touch] [--threads=N] [--populate] FILE\n");
+            fprintf(stderr, "usage: bigfile [-l] [-q] [--mode=auto|mmap|read|pread|touch] [--threads=N] [--populate] [--reload] FILE\n");
             return 2;
         } else
             path = argv[i];
     }
     if (path == NULL || threads < 1 || threads > 64) {
-        fprintf(stderr, "usage: bigfile [-l] [-q] [--mode=auto|mmap|read|pread|touch] [--threads=N] [--populate] FILE\n");
+        fprintf(stderr, "usage: bigfile [-l] [-q] [--mode=auto|mmap|read|pread|touch] [--threads=N] [--populate] [--reload] FILE\n");
         return 2;
     }
 #if defined(__x86_64__)
@@ -485,10 +549,10 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     counts c = {0, 0, 0};
     int rc;
-    if (strcmp(mode, "auto") == 0)
-        mode = choose_mode(path);
+    if (strcmp(mode, "auto") == 0) /* --reload makes the map the fast way: no need to look */
+        mode = reload ? "mmap" : choose_mode(path, !quiet);
     if (strcmp(mode, "mmap") == 0)
-        rc = run_mmap(path, (int)threads, populate, lines_only, &c);
+        rc = run_mmap(path, (int)threads, populate, reload, quiet, lines_only, &c);
     else if (strcmp(mode, "read") == 0)
         rc = run_read(path, lines_only, &c);
     else if (strcmp(mode, "pread") == 0)
