@@ -720,6 +720,60 @@ void rgi_arena_span_free(rgi_span *sp)
         free_remote(s->arena, sp->start); /* drain finds the span from its start */
 }
 
+/* Detached arenas (the collector's shared page heap): no thread owns one,
+ * so it is never adopted or reaped; its caller serializes every call on it.
+ * Pages freed into it are reusable by every thread at once, which per-thread
+ * arenas cannot offer (their free pages wait for the owner). */
+rgi_arena *rgi_arena_new_detached(void)
+{
+    if (rgi_ensure_init() != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return arena_create(); /* owned stays 1: never adopted, never reaped */
+}
+
+rgi_span *rgi_arena_span_take(rgi_arena *a, size_t npages)
+{
+    if (npages == 0 || npages > RGI_PAGES_PER_SEG - 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    for (rgi_segment *s = a->segs; s; s = s->next)
+        if (s->free_pages && find_pages(s, (unsigned)npages) >= 0)
+            return pages_alloc(a, (unsigned)npages, RGI_SPAN_USER); /* finds the same run */
+    errno = EAGAIN;
+    return NULL;
+}
+
+void rgi_arena_segment_add(rgi_arena *a, void *seg, bool fresh)
+{
+    segment_init(seg, a, fresh, 0);
+}
+
+size_t rgi_arena_span_put(rgi_arena *a, rgi_span *sp)
+{
+    RG_ASSERT(rgi_segment_of(sp)->arena == a);
+    size_t before = a->nsegs;
+    pages_free(a, sp);
+    return (before - a->nsegs) * RGI_SEG_SIZE;
+}
+
+size_t rgi_arena_trim(rgi_arena *a)
+{
+    size_t n = 0;
+    for (rgi_segment *s = a->segs, *next; s; s = next) {
+        next = s->next;
+        if (s->free_pages == ALL_PAGES) {
+            segment_unlink(a, s);
+            s->magic = 0;
+            rgi_segment_free(s);
+            n += RGI_SEG_SIZE;
+        }
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------------------
  * Public general-purpose API
  * ------------------------------------------------------------------------- */

@@ -295,6 +295,21 @@ size_t rgi_arena_usable(const void *p);
 rgi_span *rgi_arena_span_alloc(size_t npages);
 void rgi_arena_span_free(rgi_span *s);
 
+/* Detached arenas: a page heap no thread owns (the collector's, shared by
+ * all its threads); the caller serializes every call on one.  Spans are
+ * RGI_SPAN_USER as above.  take: npages from the arena's own segments, or
+ * NULL + errno EAGAIN when none has room (it never commits: the caller gets
+ * a segment with rgi_segment_alloc, with no lock held since the limit
+ * ladder may run, and adds it).  put: frees a span's pages; an emptied
+ * segment goes back to the page layer unless it is the arena's last
+ * (returns the bytes of segments given back, 0 or one segment).
+ * trim: gives every empty segment back (the last one too); returns bytes. */
+rgi_arena *rgi_arena_new_detached(void); /* NULL + errno */
+rgi_span *rgi_arena_span_take(rgi_arena *a, size_t npages);
+void rgi_arena_segment_add(rgi_arena *a, void *seg, bool fresh);
+size_t rgi_arena_span_put(rgi_arena *a, rgi_span *sp); /* bytes of segments given back */
+size_t rgi_arena_trim(rgi_arena *a);
+
 typedef struct rgi_arena_stats {
     uint64_t mallocs, frees, bytes_alloc, bytes_freed, inuse_spans_bytes;
     uint64_t arenas, abandoned, inbox_drained;
