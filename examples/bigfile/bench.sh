@@ -82,8 +82,8 @@ out, size, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def load(f):
     return [(r['command'], float(r['mean'])) for r in csv.DictReader(open(f))]
 lines, allc = load(out + '.lines.csv'), load(out + '.all.csv')
-names = ['wc', 'bigfile (auto)', 'bigfile --mode=mmap (2 threads)', 'bigfile --mode=mmap --populate',
-         'bigfile --mode=pread (2 threads)', 'bigfile --mode=read (1 thread)']
+# short names: they label the plot (bigfile's --mode; threads: mmap and pread 2, read 1)
+names = ['wc', 'auto', 'mmap', 'mmap --populate', 'pread', 'read']
 with open(out + '.tsv', 'w') as o:
     o.write('tool\tlines_s\tlines_GBps\tall_s\tall_GBps\n')
     for n, (_, a), (_, b) in zip(names, lines, allc):
@@ -94,18 +94,18 @@ for n in names[1:]:
     print('%s: %.2fx wc -l, %.2fx wc, %.2fx the read() loop (lines), %.2fx (all)' % (
         n, w['wc'][0][1] / w[n][0][1], w['wc'][1][1] / w[n][1][1],
         w[names[5]][0][1] / w[n][0][1], w[names[5]][1][1] / w[n][1][1]))
-gp = """set terminal svg size 900,360 font "sans,11"
+gp = """set terminal svg size 900,300 font "sans,11"
 set output "%s.svg"
 set datafile separator "\\t"
-set title "warm page-cache scan of %.1f GiB, cache %s: GB/s (higher is better), mean of hyperfine runs"
+set title "bigfile modes vs wc, warm page-cache scan of %.1f GiB, cache %s: GB/s (higher is better), mean of hyperfine runs"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set key top right
-set xtics font ",8" rotate by -15
-set bmargin 5
+set key top right noenhanced
+set xtics font ",9" noenhanced
+set bmargin 3
 set yrange [0:*]
-plot "%s.tsv" using 3:xtic(1) title "lines (wc -l)", "" using 5 title "lines, words, bytes (LC_ALL=C wc)"
+plot "%s.tsv" every ::1 using 3:xtic(1) title "lines (wc -l)", "" every ::1 using 5 title "lines, words, bytes (LC_ALL=C wc)"
 """ % (out, size / 2**30, state, out)
 try:
     subprocess.run(['gnuplot'], input=gp.encode(), check=False)

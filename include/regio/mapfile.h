@@ -8,12 +8,20 @@
  * RG_MAP_WRITE) and hands out its bytes without copying them.
  *
  *  - Placement: a whole-file map of 2 MiB or more starts at a 2 MiB-aligned
- *    address, so that the kernel can map page-cache folios of 2 MiB with one
- *    page-table entry once the map is advised RG_ADVICE_HUGEPAGE (or opened
- *    with RG_MAP_HUGEPAGE).  Where the page cache holds such folios (ext4 on
- *    recent kernels reads ahead into them), a scan through the map then takes
- *    512x fewer TLB misses and faults; on VMs with nested paging that is the
- *    difference between ~1 and ~20 GB/s (perf/RESULTS.md, bigfile).
+ *    address, so that the kernel maps page-cache folios of 2 MiB with one
+ *    page-table entry (PMD).  Whether a map gets PMD entries depends on the
+ *    folios the page cache already holds for the file, not on any advice:
+ *    ext4 (Linux 6.16+) and read-ahead of 2 MiB or more give a file read
+ *    from disk 2 MiB folios; a file written in pieces and still cached
+ *    keeps small ones.  RG_MAP_HUGEPAGE (MADV_HUGEPAGE) makes the blocks
+ *    that faults through the map read in come as 2 MiB folios;
+ *    rg_mapfile_backing_of tells what a map got, and RG_ADVICE_HUGE_RELOAD
+ *    turns a small-folio file into a 2 MiB one (a disk read, once).  It
+ *    matters: on the 2-vCPU VMs of perf/RESULTS.md (nested paging) a scan
+ *    through 4 KiB entries pays ~1-2 us per page in TLB misses (1-4 GB/s,
+ *    slower than read()), through 2 MiB entries ~20 GB/s per core, 1.8x a
+ *    read() loop on two cores.  Choose between the map and pread with
+ *    rg_mapfile_backing_of, as examples/bigfile's --mode=auto does.
  *  - Length: rg_mapfile_len is the file's size when it was opened.  An empty
  *    file maps to a valid, non-NULL zero-length area.  The map does not grow
  *    or shrink with the file.
@@ -85,7 +93,8 @@ typedef struct rg_mapfile rg_mapfile;
 #define RG_MAP_POPULATE 2u  /* fault every page in at open (MAP_POPULATE) */
 #define RG_MAP_CHARGE   4u  /* count the mapped bytes against the hard limit */
 #define RG_MAP_WINDOWED 8u  /* always serve through a sliding window */
-#define RG_MAP_HUGEPAGE 16u /* madvise(MADV_HUGEPAGE) at open: large page-cache folios get PMD mappings */
+#define RG_MAP_HUGEPAGE 16u /* madvise(MADV_HUGEPAGE) at open: what faults read in comes as 2 MiB
+                               folios (PMD-mapped); needed by RG_ADVICE_HUGE_RELOAD */
 #define RG_MAP_FLAGS_ALL 31u
 
 /* rg_mapfile_advise advice */
