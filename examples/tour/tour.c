@@ -223,6 +223,17 @@ static void tour_maps(void)
     rg_map_free(m);
 }
 
+static void *handoff_worker(void *arg)
+{
+    rg_chan *ch = arg;
+    int job;
+    if (rg_chan_recv(ch, &job) == 0) { /* job := <-ch */
+        int reply = job * 2;
+        rg_chan_send(ch, &reply); /* ch <- reply: waits for main to receive it */
+    }
+    return NULL;
+}
+
 static void tour_channels(void)
 {
     section("Channel lifecycle", "rg_chan_new / rg_chan_close / rg_chan_free");
@@ -237,8 +248,23 @@ static void tour_channels(void)
     CHECK(rg_chan_recv(ch, &got) == 0 && got == msg, "buffered values are still received");
     CHECK(rg_chan_recv(ch, &got) == -EPIPE, "then -EPIPE: closed and drained");
     rg_chan_free(ch); /* ch = nil: the buffer goes back at once */
-    CHECK(rg_chan_new(sizeof(int), 0) == NULL && errno == EINVAL,
-          "unbuffered channels are refused (capacity >= 1, see chan.h)");
+
+    /* make(chan int): unbuffered, a hand-off.  A send returns once a
+     * receiver has the value, so the worker owns the job when it returns. */
+    rg_chan *handoff = rg_chan_new(sizeof(int), 0);
+    CHECK(handoff && rg_chan_cap(handoff) == 0, "make(chan int): capacity 0, an unbuffered channel");
+    if (!handoff)
+        return;
+    int job = 21, reply = 0;
+    CHECK(rg_chan_try_send(handoff, &job) == -EAGAIN, "nothing is buffered: no receiver waits, no send");
+    pthread_t t;
+    if (pthread_create(&t, NULL, handoff_worker, handoff) == 0) {
+        CHECK(rg_chan_send(handoff, &job) == 0, "ch <- job returns once the worker has taken it");
+        CHECK(rg_chan_recv(handoff, &reply) == 0 && reply == 42, "its reply comes back the same way (%d)", reply);
+        pthread_join(t, NULL);
+    }
+    CHECK(rg_chan_len(handoff) == 0, "len is always 0");
+    rg_chan_free(handoff);
 }
 
 /* ------------------------------------------------------------------------
