@@ -28,11 +28,13 @@
 #define OP_MAGIC 0x6f62706fu /* "obpo" */
 #define CACHE_MAX 512u
 
-/* tc.len: objects in objs[], written by the owner (or a reclaimer holding
- * the guard); tc.cap: objs' size; tc.pub: len last published to
- * pool_cached; tc.gets/puts: objects the fast paths served (all hits; the
- * slow paths count in the pool).  objs follows tc, where the inline fast
- * paths of regio/pool.h expect it. */
+/* tc.lenw: objects in objs[] and, above them, the inline puts' count
+ * (regio/pool.h), written by the owner (or a reclaimer holding the guard);
+ * tc.cap: objs' size; tc.pub: len last published to pool_cached;
+ * tc.gets/puts: objects the fast paths served, folded (all hits; the slow
+ * paths count in the pool).  Whoever holds the guard folds (rgi_tc_fold)
+ * before it sets the length.  objs follows tc, where the inline fast paths
+ * of regio/pool.h expect it. */
 typedef struct op_cache {
     rgi_tcache tc;
     void *objs[];
@@ -66,7 +68,7 @@ struct rg_objpool {
 
 static rg_objpool *all_pools; /* under rgi_tc_lock */
 
-#define OWNER_ADD(ctr, v) RGI_OWNER_ADD(ctr, v)
+#define OWNER_ADD(ctr, v) RGI_ST(ctr, RGI_LD(ctr) + (v))
 
 static void op_retire(void *pool, rgi_tcache *tc);
 static const rgi_tc_class op_class = {op_retire};
@@ -162,7 +164,7 @@ static unsigned create_objs(rg_objpool *p, void **objs, unsigned n)
 
 static inline void publish(rg_objpool *p, op_cache *c)
 {
-    unsigned len = RGI_LD(c->tc.len);
+    unsigned len = rgi_tc_len(&c->tc);
     if (len != c->tc.pub) {
         rgi_pool_cached_add(((int64_t)len - (int64_t)c->tc.pub) * (int64_t)p->obj_size);
         c->tc.pub = len;
@@ -173,8 +175,9 @@ static inline void publish(rg_objpool *p, op_cache *c)
  * reclaimer holding the guard). */
 static void cache_flush_held(rg_objpool *p, op_cache *c)
 {
-    unsigned len = RGI_LD(c->tc.len);
-    RGI_ST(c->tc.len, 0);
+    rgi_tc_fold(&c->tc);
+    unsigned len = rgi_tc_len(&c->tc);
+    rgi_tc_set_len(&c->tc, 0);
     publish(p, c);
     to_ring(p, c->objs, len);
 }
@@ -191,7 +194,7 @@ static unsigned flush_all(rg_objpool *p)
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         op_cache *c = (op_cache *)t;
         rgi_tc_acquire(t);
-        moved += RGI_LD(c->tc.len);
+        moved += rgi_tc_len(&c->tc);
         cache_flush_held(p, c);
         rgi_tc_release(t);
     }
@@ -203,7 +206,7 @@ static void op_retire(void *pool, rgi_tcache *tc)
 {
     rg_objpool *p = pool;
     op_cache *c = (op_cache *)tc;
-    cache_flush_held(p, c);
+    cache_flush_held(p, c); /* folds */
     p->ret_gets += RGI_LD(c->tc.gets);
     p->ret_puts += RGI_LD(c->tc.puts);
     p->ret_hits += RGI_LD(c->tc.gets);
@@ -226,8 +229,10 @@ static op_cache *cache_enter(rg_objpool *p, op_cache *c)
                 c->tc.cap = p->cache_size;
             }
         }
-        if (rgi_tc_enter(&c->tc))
+        if (rgi_tc_enter(&c->tc)) {
+            rgi_tc_fold(&c->tc);
             return c;
+        }
         rgi_tc_wait_reclaim(&c->tc);
     }
 }
@@ -252,7 +257,7 @@ static unsigned gather(rg_objpool *p, void **objs, unsigned n)
     op_cache *c = cache_enter(p, NULL);
     unsigned got = 0;
     if (c) {
-        unsigned len = RGI_LD(c->tc.len);
+        unsigned len = rgi_tc_len(&c->tc);
         if (len < n && c->tc.cap) {
             /* refill: what is asked plus half a cache, as far as the ring has it */
             unsigned want = n - len + c->tc.cap / 2;
@@ -268,7 +273,7 @@ static unsigned gather(rg_objpool *p, void **objs, unsigned n)
         }
         got = len < n ? len : n;
         memcpy(objs, c->objs + (len - got), got * sizeof *objs);
-        RGI_ST(c->tc.len, len - got);
+        rgi_tc_set_len(&c->tc, len - got);
         publish(p, c);
         rgi_tc_leave(&c->tc); /* before creating: an allocation may run the ladder */
     }
@@ -359,10 +364,11 @@ void *rg_objpool_get_slow(rg_objpool *p)
      * load), an array pop, two counter bumps */
     op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = RGI_LD(c->tc.len);
+        rgi_tc_fold(&c->tc);
+        unsigned len = rgi_tc_len(&c->tc);
         if (RG_LIKELY(len != 0)) {
             void *o = c->objs[len - 1];
-            RGI_ST(c->tc.len, len - 1);
+            rgi_tc_set_len(&c->tc, len - 1);
             OWNER_ADD(c->tc.gets, 1); /* every fast-path get is a hit */
             rgi_tc_leave(&c->tc);
             debug_got(p, &o, 1);
@@ -385,10 +391,11 @@ unsigned rg_objpool_get_bulk_slow(rg_objpool *p, void **objs, unsigned n)
     }
     op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = RGI_LD(c->tc.len);
+        rgi_tc_fold(&c->tc);
+        unsigned len = rgi_tc_len(&c->tc);
         if (RG_LIKELY(len >= n)) {
             memcpy(objs, c->objs + (len - n), n * sizeof *objs);
-            RGI_ST(c->tc.len, len - n);
+            rgi_tc_set_len(&c->tc, len - n);
             OWNER_ADD(c->tc.gets, n);
             rgi_tc_leave(&c->tc);
             debug_got(p, objs, n);
@@ -446,7 +453,7 @@ static RGI_NOINLINE void put_slow(rg_objpool *p, void *const *objs, unsigned n)
         to_ring(p, objs, n);
         return;
     }
-    unsigned len = RGI_LD(c->tc.len), i = 0;
+    unsigned len = rgi_tc_len(&c->tc), i = 0;
     while (i < n) {
         if (len == c->tc.cap) {
             /* flush the upper half (rte_mempool keeps the lower, colder part) */
@@ -462,7 +469,7 @@ static RGI_NOINLINE void put_slow(rg_objpool *p, void *const *objs, unsigned n)
         }
         c->objs[len++] = objs[i++];
     }
-    RGI_ST(c->tc.len, len);
+    rgi_tc_set_len(&c->tc, len);
     publish(p, c);
     rgi_tc_leave(&c->tc);
     if (i < n)
@@ -482,10 +489,11 @@ static inline int put_cached(rg_objpool *p, void *obj)
 {
     op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = RGI_LD(c->tc.len);
+        rgi_tc_fold(&c->tc);
+        unsigned len = rgi_tc_len(&c->tc);
         if (RG_LIKELY(len < c->tc.cap && __atomic_load_n(&p->h.nwaiters, __ATOMIC_RELAXED) == 0)) {
             c->objs[len] = obj;
-            RGI_ST(c->tc.len, len + 1);
+            rgi_tc_set_len(&c->tc, len + 1);
             OWNER_ADD(c->tc.puts, 1);
             rgi_tc_leave(&c->tc);
             return 0;
@@ -533,10 +541,11 @@ int rg_objpool_put_bulk_slow(rg_objpool *p, void *const *objs, unsigned n)
     }
     op_cache *c = (op_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        unsigned len = RGI_LD(c->tc.len);
+        rgi_tc_fold(&c->tc);
+        unsigned len = rgi_tc_len(&c->tc);
         if (RG_LIKELY(len + n <= c->tc.cap && __atomic_load_n(&p->h.nwaiters, __ATOMIC_RELAXED) == 0)) {
             memcpy(c->objs + len, objs, n * sizeof *objs);
-            RGI_ST(c->tc.len, len + n);
+            rgi_tc_set_len(&c->tc, len + n);
             OWNER_ADD(c->tc.puts, n);
             rgi_tc_leave(&c->tc);
             return 0;
@@ -649,8 +658,8 @@ void rg_objpool_free(rg_objpool *p)
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         op_cache *c = (op_cache *)t;
         rgi_tc_acquire(t);
-        unsigned len = RGI_LD(c->tc.len);
-        RGI_ST(c->tc.len, 0);
+        unsigned len = rgi_tc_len(&c->tc);
+        rgi_tc_set_len(&c->tc, 0);
         publish(p, c);
         drop_objs(p, c->objs, len);
     }
@@ -679,11 +688,12 @@ static void stats_locked(rg_objpool *p, rg_objpool_stats *st)
     st->hits = p->ret_hits + atomic_load_explicit(&p->shits, memory_order_relaxed);
     st->misses = p->ret_misses + atomic_load_explicit(&p->smisses, memory_order_relaxed);
     for (rgi_tcache *t = p->caches; t; t = t->next) {
-        op_cache *c = (op_cache *)t;
-        st->gets += RGI_LD(c->tc.gets);
-        st->puts += RGI_LD(c->tc.puts);
-        st->hits += RGI_LD(c->tc.gets);
-        st->in_caches += RGI_LD(c->tc.len);
+        uint64_t g, u;
+        rgi_tc_counts(t, &g, &u); /* folded plus what the inline paths count */
+        st->gets += g;
+        st->puts += u;
+        st->hits += g;
+        st->in_caches += rgi_tc_len(t);
         st->threads++;
     }
     st->creates = atomic_load_explicit(&p->creates, memory_order_relaxed);
@@ -737,11 +747,9 @@ int rg_objpool_caches(rg_objpool *p, rg_objpool_cache_info *out, unsigned n)
     for (rgi_tcache *t = p->caches; t; t = t->next, count++) {
         if ((unsigned)count >= n)
             continue;
-        op_cache *c = (op_cache *)t;
         out[count].tid = t->tid;
-        out[count].cached = RGI_LD(c->tc.len);
-        out[count].gets = RGI_LD(c->tc.gets);
-        out[count].puts = RGI_LD(c->tc.puts);
+        out[count].cached = rgi_tc_len(t);
+        rgi_tc_counts(t, &out[count].gets, &out[count].puts);
     }
     pthread_mutex_unlock(&rgi_tc_lock);
     return count;
@@ -771,8 +779,9 @@ size_t rgi_objpool_drain_all(void)
         for (rgi_tcache *t = p->caches; t; t = t->next) {
             op_cache *c = (op_cache *)t;
             rgi_tc_acquire(t);
-            unsigned len = RGI_LD(c->tc.len);
-            RGI_ST(c->tc.len, 0);
+            rgi_tc_fold(t); /* the stats keep what the inline paths counted */
+            unsigned len = rgi_tc_len(&c->tc);
+            rgi_tc_set_len(&c->tc, 0);
             publish(p, c);
             drop_objs(p, c->objs, len);
             freed += (size_t)len * p->obj_size;

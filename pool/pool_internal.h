@@ -131,7 +131,64 @@ typedef struct rgi_tc_class {
  * read by inspection, or handed over by the guard. */
 #define RGI_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define RGI_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#define RGI_OWNER_ADD(x, v) RG_POOL_TC_ADD(x, v)
+
+/* The length of a tcache's array: the low bits of lenw (regio/pool.h). */
+static inline unsigned rgi_tc_len(rgi_tcache *tc)
+{
+    return (unsigned)(RGI_LD(tc->lenw) & RG_POOL_LEN_MASK);
+}
+
+/* Guard held (owner entered, or a reclaimer): moves the counts the inline
+ * fast paths keep in lenw and priv (regio/pool.h) into gets/puts, so that
+ * the slow path may then change the length and the private slot freely.
+ * objpool: puts = lenw's high part; gets = puts + base - len (the length
+ * moved only by fast ops since the last fold).  syncpool: priv's high part
+ * counts fast gets and puts, which alternate on the slot: an even count is
+ * half each; an odd one ended with a put when the slot is full now. */
+static inline void rgi_tc_fold(rgi_tcache *tc)
+{
+    uint64_t w = RGI_LD(tc->lenw);
+    uint64_t puts = w >> RG_POOL_LEN_BITS, len = w & RG_POOL_LEN_MASK;
+    uint64_t gets = puts + tc->base - len;
+    uintptr_t pw = RGI_LD(tc->priv);
+    uint64_t n = pw >> RG_POOL_PRIV_BITS;
+    if (n) {
+        bool full = (pw & RG_POOL_PRIV_PTR) != 0;
+        gets += n / 2 + ((n & 1) & !full);
+        puts += n / 2 + ((n & 1) & full);
+        RGI_ST(tc->priv, pw & RG_POOL_PRIV_PTR);
+    }
+    if (gets)
+        RGI_ST(tc->gets, RGI_LD(tc->gets) + gets);
+    if (puts)
+        RGI_ST(tc->puts, RGI_LD(tc->puts) + puts);
+    RGI_ST(tc->lenw, len);
+    RGI_ST(tc->base, (unsigned)len);
+}
+
+/* Guard held, after a fold: sets the array's length (no unfolded count). */
+static inline void rgi_tc_set_len(rgi_tcache *tc, unsigned len)
+{
+    RGI_ST(tc->lenw, (uint64_t)len);
+    RGI_ST(tc->base, len);
+}
+
+/* Any thread, no guard: the cache's gets and puts including what is not
+ * folded yet.  Exact when the owner is between operations (e.g. after a
+ * join); a snapshot while it runs. */
+static inline void rgi_tc_counts(rgi_tcache *tc, uint64_t *gets, uint64_t *puts)
+{
+    uint64_t w = RGI_LD(tc->lenw);
+    uint64_t p = w >> RG_POOL_LEN_BITS;
+    uint64_t g = p + RGI_LD(tc->base) - (w & RG_POOL_LEN_MASK);
+    uintptr_t pw = RGI_LD(tc->priv);
+    uint64_t n = pw >> RG_POOL_PRIV_BITS;
+    bool full = (pw & RG_POOL_PRIV_PTR) != 0;
+    g += n / 2 + ((n & 1) & !full);
+    p += n / 2 + ((n & 1) & full);
+    *gets = RGI_LD(tc->gets) + g;
+    *puts = RGI_LD(tc->puts) + p;
+}
 
 extern pthread_mutex_t rgi_tc_lock;
 extern bool rgi_tc_asym; /* membarrier available: caches allowed, the owner's fence is a compiler barrier */
@@ -145,14 +202,27 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
  * already taken their objects.  Takes rgi_tc_lock. */
 void rgi_tc_orphan_all(rgi_tcache **list);
 
+/* Makes tc the thread's last-used cache (regio/pool.h: rg_pool_tls_last)
+ * when its pool's inline fast paths are on.  Every pool that uses tcaches
+ * starts with an rg_pool_head. */
+static inline void rgi_tc_remember(void *pool, rgi_tcache *tc)
+{
+    if (((const rg_pool_head *)pool)->id != 0) {
+        rg_pool_tls_last.pool = pool;
+        rg_pool_tls_last.tc = tc;
+    }
+}
+
 /* The calling thread's live tcache of pool (id), not entered, or NULL.
  * Empty slots hold rgi_tc_none (pool NULL, never enterable). */
 extern rgi_tcache rgi_tc_none;
 static inline rgi_tcache *rgi_tc_lookup(void *pool, uint32_t id)
 {
     rgi_tcache *tc;
-    if (RG_LIKELY(id < RG_POOL_FAST_IDS && (tc = rg_pool_tls[id])->pool == pool))
+    if (RG_LIKELY(id < RG_POOL_FAST_IDS && (tc = rg_pool_tls[id])->pool == pool)) {
+        rgi_tc_remember(pool, tc);
         return tc;
+    }
     return NULL;
 }
 /* The id of the inline fast paths for a pool with cache id `tcid`: 0 (off)

@@ -28,10 +28,13 @@
 #define SP_CACHE 16u
 #define SP_BATCH 64u
 
-/* tc.priv: Go's private slot; tc.len: objects in objs (owner, or a
- * reclaimer holding the guard); tc.pub: objects last published to
- * pool_cached (read by stats); tc.gets/puts: fast-path calls, all gets
- * local hits.  The private slot's fast paths are inline in regio/pool.h. */
+/* tc.priv: Go's private slot, with the inline paths' count in its high
+ * bits (regio/pool.h); tc.lenw: objects in objs (owner, or a reclaimer
+ * holding the guard; never a count here); tc.pub: objects last published
+ * to pool_cached (read by stats); tc.gets/puts: fast-path calls, folded
+ * (all gets local hits).  The private slot's fast paths are inline in
+ * regio/pool.h; whoever holds the guard folds (rgi_tc_fold) before it
+ * changes the slot or the length. */
 typedef struct sp_cache {
     rgi_tcache tc;
     void *objs[SP_CACHE];
@@ -61,7 +64,22 @@ struct rg_syncpool {
 
 static rg_syncpool *all_pools; /* under rgi_tc_lock */
 
-#define OWNER_ADD(ctr, v) RGI_OWNER_ADD(ctr, v)
+#define OWNER_ADD(ctr, v) RGI_ST(ctr, RGI_LD(ctr) + (v))
+
+/* The private slot's object (guard held, after a fold). */
+static inline void *priv_obj(sp_cache *c)
+{
+    return (void *)(RGI_LD(c->tc.priv) & RG_POOL_PRIV_PTR);
+}
+static inline void priv_set(sp_cache *c, void *o)
+{
+    RGI_ST(c->tc.priv, (uintptr_t)o);
+}
+/* Only objects within the slot's address bits may sit in it. */
+static inline bool priv_fits(const void *o)
+{
+    return (uintptr_t)o <= RG_POOL_PRIV_PTR;
+}
 
 static void sp_retire(void *pool, rgi_tcache *tc);
 static const rgi_tc_class sp_class = {sp_retire};
@@ -136,7 +154,7 @@ static unsigned from_ring(rg_syncpool *p, rgi_ring *r, void **objs, unsigned n)
 
 static inline void publish(rg_syncpool *p, sp_cache *c)
 {
-    unsigned now = c->tc.len + (c->tc.priv != NULL);
+    unsigned now = rgi_tc_len(&c->tc) + (priv_obj(c) != NULL);
     unsigned pub = RGI_LD(c->tc.pub);
     if (now != pub) {
         rgi_pool_cached_add(((int64_t)now - (int64_t)pub) * obj_bytes(p));
@@ -149,12 +167,13 @@ static inline void publish(rg_syncpool *p, sp_cache *c)
 static void cache_empty_held(rg_syncpool *p, sp_cache *c, rgi_ring *r, freelist *fl)
 {
     void *objs[SP_CACHE + 1];
-    unsigned n = c->tc.len;
+    rgi_tc_fold(&c->tc);
+    unsigned n = rgi_tc_len(&c->tc);
     memcpy(objs, c->objs, n * sizeof *objs);
-    if (c->tc.priv)
-        objs[n++] = c->tc.priv;
-    c->tc.priv = NULL;
-    c->tc.len = 0;
+    if (priv_obj(c))
+        objs[n++] = priv_obj(c);
+    priv_set(c, NULL);
+    rgi_tc_set_len(&c->tc, 0);
     publish(p, c);
     if (r)
         to_ring(p, r, objs, n, fl);
@@ -170,7 +189,7 @@ static void sp_retire(void *pool, rgi_tcache *tc)
     freelist fl = {0};
     cache_empty_held(p, c, atomic_load_explicit(&p->primary, memory_order_acquire), &fl);
     fl_free(p, &fl); /* what a full primary refuses (free_fn under the lock: documented) */
-    p->ret_gets += RGI_LD(c->tc.gets);
+    p->ret_gets += RGI_LD(c->tc.gets); /* folded by cache_empty_held */
     p->ret_puts += RGI_LD(c->tc.puts);
     p->ret_hits += RGI_LD(c->tc.gets);
 }
@@ -189,8 +208,10 @@ static sp_cache *cache_enter(rg_syncpool *p)
                     return NULL;
             }
         }
-        if (rgi_tc_enter(&c->tc))
+        if (rgi_tc_enter(&c->tc)) {
+            rgi_tc_fold(&c->tc);
             return c;
+        }
         rgi_tc_wait_reclaim(&c->tc);
     }
 }
@@ -216,15 +237,17 @@ static RGI_NOINLINE void *get_slow(rg_syncpool *p)
     rgi_ring *vi = atomic_load_explicit(&p->victim, memory_order_acquire);
     sp_cache *c = cache_enter(p);
     if (c != NULL) {
-        if (c->tc.priv) { /* a reclaimer came and went: just retry locally */
-            o = c->tc.priv;
-            c->tc.priv = NULL;
-        } else if (c->tc.len) {
-            o = c->objs[--c->tc.len];
+        unsigned len = rgi_tc_len(&c->tc);
+        if (priv_obj(c)) { /* a reclaimer came and went: just retry locally */
+            o = priv_obj(c);
+            priv_set(c, NULL);
+        } else if (len) {
+            o = c->objs[len - 1];
+            rgi_tc_set_len(&c->tc, len - 1);
         } else {
             unsigned k = from_ring(p, pr, c->objs, SP_CACHE / 2);
             if (k) {
-                c->tc.len = k - 1;
+                rgi_tc_set_len(&c->tc, k - 1);
                 o = c->objs[k - 1];
                 atomic_fetch_add_explicit(&p->hits_shared, 1, memory_order_relaxed);
             }
@@ -264,11 +287,14 @@ void *rg_syncpool_get_slow(rg_syncpool *p)
     /* fast path budget: TLS vector lookup, guard, private slot swap */
     sp_cache *c = (sp_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        void *o = c->tc.priv;
+        rgi_tc_fold(&c->tc);
+        void *o = priv_obj(c);
+        unsigned len = rgi_tc_len(&c->tc);
         if (RG_LIKELY(o != NULL)) {
-            c->tc.priv = NULL;
-        } else if (c->tc.len) {
-            o = c->objs[--c->tc.len];
+            priv_set(c, NULL);
+        } else if (len) {
+            o = c->objs[len - 1];
+            rgi_tc_set_len(&c->tc, len - 1);
         } else {
             rgi_tc_leave(&c->tc);
             return get_slow(p);
@@ -289,14 +315,16 @@ static RGI_NOINLINE void put_slow(rg_syncpool *p, void *obj)
     if (c == NULL) {
         to_ring(p, pr, &obj, 1, &fl);
     } else {
-        if (c->tc.priv == NULL) {
-            c->tc.priv = obj;
+        if (priv_obj(c) == NULL && priv_fits(obj)) {
+            priv_set(c, obj);
         } else {
-            if (c->tc.len == SP_CACHE) { /* the upper half goes to the shared list */
+            unsigned len = rgi_tc_len(&c->tc);
+            if (len == SP_CACHE) { /* the upper half goes to the shared list */
                 to_ring(p, pr, c->objs + SP_CACHE / 2, SP_CACHE / 2, &fl);
-                c->tc.len = SP_CACHE / 2;
+                len = SP_CACHE / 2;
             }
-            c->objs[c->tc.len++] = obj;
+            c->objs[len++] = obj;
+            rgi_tc_set_len(&c->tc, len);
         }
         publish(p, c);
         rgi_tc_leave(&c->tc);
@@ -324,10 +352,13 @@ void rg_syncpool_put_slow(rg_syncpool *p, void *obj)
 #endif
     sp_cache *c = (sp_cache *)rgi_tc_lookup(p, p->h.tcid);
     if (RG_LIKELY(c != NULL) && RG_LIKELY(rgi_tc_enter(&c->tc))) {
-        if (RG_LIKELY(c->tc.priv == NULL)) {
-            c->tc.priv = obj;
-        } else if (c->tc.len < SP_CACHE) {
-            c->objs[c->tc.len++] = obj;
+        rgi_tc_fold(&c->tc);
+        unsigned len = rgi_tc_len(&c->tc);
+        if (RG_LIKELY(priv_obj(c) == NULL && priv_fits(obj))) {
+            priv_set(c, obj);
+        } else if (len < SP_CACHE) {
+            c->objs[len] = obj;
+            rgi_tc_set_len(&c->tc, len + 1);
         } else {
             rgi_tc_leave(&c->tc);
             put_slow(p, obj);
@@ -576,9 +607,11 @@ static void stats_locked(rg_syncpool *p, rg_syncpool_stats *st)
     uint64_t fast_gets = p->ret_gets, fast_puts = p->ret_puts, hits = p->ret_hits, cached = 0;
     for (rgi_tcache *t = p->caches; t; t = t->next) {
         sp_cache *c = (sp_cache *)t;
-        fast_gets += RGI_LD(c->tc.gets);
-        fast_puts += RGI_LD(c->tc.puts);
-        hits += RGI_LD(c->tc.gets);
+        uint64_t g, u;
+        rgi_tc_counts(t, &g, &u); /* folded plus what the inline paths count */
+        fast_gets += g;
+        fast_puts += u;
+        hits += g;
         cached += RGI_LD(c->tc.pub);
     }
     memset(st, 0, sizeof *st);

@@ -25,9 +25,21 @@ rgi_tcache rgi_tc_none = {.reclaim = 1};
 /* The vector of a thread that has no cache yet (never written). */
 static rgi_tcache *const tc_empty_vec[RG_POOL_FAST_IDS] = {NONE64, NONE64, NONE64, NONE64, NONE64, NONE64, NONE64, NONE64};
 _Static_assert(RG_POOL_FAST_IDS == 512, "tc_empty_vec's initializer");
+_Static_assert(sizeof(rg_pool_tc) == 128, "the caches' arrays start on a cache line");
 /* initial-exec: the inline fast paths in regio/pool.h reach it with one
  * %fs-relative load, also from a program linked with the shared library */
 RG_EXPORT __thread rg_pool_tc **rg_pool_tls __attribute__((tls_model("initial-exec"))) = (rg_pool_tc **)tc_empty_vec;
+/* The thread's last-used cache (regio/pool.h).  Only its owner writes it;
+ * it is cleared before the cache it names is freed. */
+RG_EXPORT __thread rg_pool_last rg_pool_tls_last __attribute__((tls_model("initial-exec")));
+
+static void forget_last(rgi_tcache *tc)
+{
+    if (rg_pool_tls_last.tc == tc) {
+        rg_pool_tls_last.pool = NULL;
+        rg_pool_tls_last.tc = NULL;
+    }
+}
 
 static pthread_key_t tc_key;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
@@ -125,7 +137,8 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
         return NULL;
     }
     rgi_tcache *stale = rg_pool_tls[id] == &rgi_tc_none ? NULL : rg_pool_tls[id];
-    rgi_tcache *tc = rgi_arena_malloc(size);
+    /* 64-byte aligned: with the 128-byte head the array starts on a line */
+    rgi_tcache *tc = rg_malloc_aligned(size, 64);
     if (tc == NULL)
         return NULL;
     memset(tc, 0, size);
@@ -148,7 +161,10 @@ rgi_tcache *rgi_tc_create(void *pool, uint32_t id, size_t size, const rgi_tc_cla
     *list = tc;
     rg_pool_tls[id] = tc;
     pthread_mutex_unlock(&rgi_tc_lock);
+    if (stale != NULL)
+        forget_last(stale);
     rgi_arena_free(stale); /* the dead cache of a freed pool */
+    rgi_tc_remember(pool, tc);
     return tc;
 }
 
@@ -185,6 +201,7 @@ static void tc_thread_exit(void *arg)
                 tc->next->prev = tc->prev;
             ((const rgi_tc_class *)tc->cls)->retire(tc->pool, tc);
         }
+        forget_last(tc);
         rgi_arena_free(tc);
     }
     pthread_mutex_unlock(&rgi_tc_lock);

@@ -276,6 +276,111 @@ static void test_inline_stats_exact(void)
     rg_objpool_free(p);
 }
 
+/* The inline paths count puts in the cache's length word and gets by the
+ * length they take (regio/pool.h); the library folds them.  Stats must be
+ * exact after a mix of single and bulk calls of odd sizes on several
+ * threads while another thread flushes their caches, and when a count
+ * reaches its limit and the fast path declines. */
+typedef struct mix_worker {
+    rg_objpool *p;
+    unsigned seed;
+    uint64_t gets, puts, bad;
+} mix_worker;
+
+static void *mix_run(void *arg)
+{
+    mix_worker *w = arg;
+    void *objs[40];
+    unsigned r = w->seed;
+    for (int i = 0; i < 30000; i++) {
+        r = r * 1103515245u + 12345u;
+        unsigned n = 1 + (r >> 16) % 40;
+        if ((r >> 8) & 1) {
+            for (unsigned j = 0; j < n; j++) {
+                objs[j] = rg_objpool_get(w->p);
+                w->bad += objs[j] == NULL;
+            }
+            for (unsigned j = 0; j < n; j++)
+                if (objs[j] != NULL && rg_objpool_put(w->p, objs[j]) == 0)
+                    w->puts++;
+            w->gets += n;
+        } else if (rg_objpool_get_bulk(w->p, objs, n) == n) {
+            w->gets += n;
+            if (rg_objpool_put_bulk(w->p, objs, n) == 0)
+                w->puts += n;
+        } else {
+            w->bad++;
+        }
+    }
+    return NULL;
+}
+
+static void test_inline_counts_fold_exactly(void)
+{
+    enum { T = 3 };
+    /* room for every thread's 40 out at once: no get may fail */
+    rg_objpool *p = mk(64, 512, 64, RG_POOL_FAIL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    mix_worker w[T];
+    pthread_t t[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (mix_worker){.p = p, .seed = 11u + (unsigned)i};
+        pthread_create(&t[i], NULL, mix_run, &w[i]);
+    }
+    for (int i = 0; i < 50; i++) {
+        CU_ASSERT(rg_objpool_flush(p) >= 0);
+        usleep(100);
+    }
+    uint64_t gets = 0, puts = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(t[i], NULL);
+        CU_ASSERT_EQUAL(w[i].bad, 0);
+        gets += w[i].gets, puts += w[i].puts;
+    }
+    rg_objpool_stats st;
+    rg_objpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, gets);
+    CU_ASSERT_EQUAL(st.puts, puts);
+    CU_ASSERT_EQUAL(st.gets, st.puts);
+    CU_ASSERT_EQUAL(st.in_ring + st.in_caches, st.live);
+
+    /* This thread: an odd state (objects out), read exactly. */
+    void *objs[32];
+    CU_ASSERT_EQUAL_FATAL(rg_objpool_get_bulk(p, objs, 5), 5);
+    void *one = rg_objpool_get(p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    rg_objpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, gets + 6);
+    CU_ASSERT_EQUAL(st.puts, puts);
+    CU_ASSERT_EQUAL(rg_objpool_put(p, one), 0);
+    CU_ASSERT_EQUAL(rg_objpool_put_bulk(p, objs, 5), 0);
+    gets += 6, puts += 6;
+
+#if !RG_DEBUG_CHECKS
+    /* A count at its limit: make this thread's put count 2^47 - 8 below
+     * bit 63 (taking as much from the folded counts: gets follow puts), so
+     * a few more inline puts reach it, decline, and the slow path folds. */
+    rg_pool_tc *tc = rg_pool_tls[((rg_pool_head *)(void *)p)->id];
+    CU_ASSERT_PTR_EQUAL_FATAL(tc->pool, p);
+    uint64_t k = ((uint64_t)1 << 47) - 8 - (tc->lenw >> RG_POOL_LEN_BITS);
+    tc->lenw += k << RG_POOL_LEN_BITS;
+    tc->puts -= k;
+    tc->gets -= k;
+    rg_objpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, gets);
+    CU_ASSERT_EQUAL(st.puts, puts);
+    for (int i = 0; i < 10; i++) {
+        CU_ASSERT_EQUAL_FATAL(rg_objpool_get_bulk(p, objs, 3), 3);
+        CU_ASSERT_EQUAL(rg_objpool_put_bulk(p, objs, 3), 0);
+    }
+    CU_ASSERT((tc->lenw >> RG_POOL_LEN_BITS) < 64); /* folded on the way */
+    rg_objpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, gets + 30);
+    CU_ASSERT_EQUAL(st.puts, puts + 30);
+#endif
+    rg_objpool_free(p);
+}
+
 /* Another thread flushes this pool's caches while their owner keeps going
  * on the inline paths: nothing is lost or handed out twice, the stats add up. */
 typedef struct churner {
@@ -625,6 +730,7 @@ int main(void)
         {"bad input is refused", test_bad_input},
         {"caches: inspect, flush from another thread, exit", test_caches_inspect_flush_exit},
         {"inline fast paths: stats stay exact", test_inline_stats_exact},
+        {"inline counts fold exactly across threads, flushes and limits", test_inline_counts_fold_exactly},
         {"flush while the owner runs its inline paths", test_flush_while_owner_runs},
         {"more pools than fast-path slots", test_more_pools_than_slots},
         {"RG_POOL_BLOCK: timeout and wakeup", test_block_policy},

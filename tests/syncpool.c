@@ -98,6 +98,120 @@ static void test_inline_stats_and_epoch(void)
     rg_syncpool_free(p);
 }
 
+/* The inline paths count in the private slot's word and the library folds
+ * those counts (regio/pool.h): stats must be exact after any mix of inline
+ * and slow calls, on several threads, while epochs take the slots, read at
+ * a point where a thread holds an object (an odd count), and when a count
+ * reaches its limit and the fast path declines. */
+typedef struct fold_worker {
+    rg_syncpool *p;
+    unsigned seed;
+    pthread_barrier_t *bar; /* met once mid-way, holding an object */
+    uint64_t gets, puts, nulls;
+} fold_worker;
+
+static void *fold_run(void *arg)
+{
+    fold_worker *w = arg;
+    void *held[4];
+    unsigned r = w->seed;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 40000; i++) {
+            r = r * 1103515245u + 12345u;
+            unsigned k = 1 + (r >> 16) % 4; /* 1-4 out at once: slot, cache */
+            for (unsigned j = 0; j < k; j++) {
+                held[j] = rg_syncpool_get(w->p);
+                w->gets++;
+                w->nulls += held[j] == NULL;
+            }
+            for (unsigned j = k; j-- > 0;) {
+                rg_syncpool_put(w->p, held[j]);
+                w->puts += held[j] != NULL;
+            }
+        }
+        if (round == 0) {
+            /* hold one object (the slot's count is odd here) while the
+             * main thread reads the stats */
+            held[0] = rg_syncpool_get(w->p);
+            w->gets++;
+            pthread_barrier_wait(w->bar);
+            pthread_barrier_wait(w->bar);
+            rg_syncpool_put(w->p, held[0]);
+            w->puts++;
+        }
+    }
+    return NULL;
+}
+
+static void test_inline_counts_fold_exactly(void)
+{
+    enum { T = 3 };
+    rg_syncpool *p = mk(64);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, T + 1);
+    fold_worker w[T];
+    pthread_t t[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (fold_worker){.p = p, .seed = 7u + (unsigned)i, .bar = &bar};
+        pthread_create(&t[i], NULL, fold_run, &w[i]);
+    }
+    for (int i = 0; i < 20; i++) /* epochs while the owners run */
+        rgi_pool_epoch();
+    pthread_barrier_wait(&bar); /* every worker holds one object now */
+    rg_syncpool_stats st;
+    rg_syncpool_read_stats(p, &st);
+    uint64_t gets = 0, puts = 0;
+    for (int i = 0; i < T; i++)
+        gets += w[i].gets, puts += w[i].puts;
+    CU_ASSERT_EQUAL(st.gets, gets);
+    CU_ASSERT_EQUAL(st.puts, puts);
+    CU_ASSERT_EQUAL(st.gets, st.puts + T);
+    pthread_barrier_wait(&bar);
+    for (int i = 0; i < 20; i++)
+        rgi_pool_epoch();
+    gets = puts = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(t[i], NULL);
+        gets += w[i].gets, puts += w[i].puts;
+        CU_ASSERT_EQUAL(w[i].nulls, 0);
+    }
+    rg_syncpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, gets);
+    CU_ASSERT_EQUAL(st.puts, puts);
+    CU_ASSERT_EQUAL(st.hits_local + st.hits_shared + st.hits_victim + st.news, st.gets);
+    CU_ASSERT(gets >= T * 2 * 40000);
+    pthread_barrier_destroy(&bar);
+
+#if !RG_DEBUG_CHECKS
+    /* A count at its limit: make this thread's slot count 2^16 - 4 (taking
+     * as much from the folded counts, so the totals do not move); the next
+     * inline calls decline and the slow path folds; stats stay exact. */
+    void *o = rg_syncpool_get(p);
+    rg_syncpool_put(p, o);
+    rg_pool_tc *tc = rg_pool_tls[((rg_pool_head *)(void *)p)->id];
+    CU_ASSERT_PTR_EQUAL_FATAL(tc->pool, p);
+    rg_syncpool_read_stats(p, &st);
+    uint64_t g0 = st.gets, p0 = st.puts;
+    uintptr_t k = ((uintptr_t)1 << 16) - 4;
+    tc->priv += k << RG_POOL_PRIV_BITS;
+    tc->gets -= k / 2;
+    tc->puts -= k / 2;
+    rg_syncpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, g0);
+    CU_ASSERT_EQUAL(st.puts, p0);
+    for (int i = 0; i < 10; i++) {
+        o = rg_syncpool_get(p);
+        rg_syncpool_put(p, o);
+    }
+    CU_ASSERT((tc->priv >> RG_POOL_PRIV_BITS) < 32); /* folded on the way */
+    rg_syncpool_read_stats(p, &st);
+    CU_ASSERT_EQUAL(st.gets, g0 + 10);
+    CU_ASSERT_EQUAL(st.puts, p0 + 10);
+#endif
+    rg_syncpool_free(p);
+}
+
 static void test_new_and_free_fn(void)
 {
     atomic_store(&made, 0);
@@ -488,6 +602,7 @@ int main(void)
         {"memstats count pool hits, misses and channels", test_memstats_see_pools},
         {"new_fn and free_fn", test_new_and_free_fn},
         {"inline paths: stats exact, epochs reach the private slot", test_inline_stats_and_epoch},
+        {"inline counts fold exactly across threads, epochs and limits", test_inline_counts_fold_exactly},
         {"bad input is refused", test_bad_input},
         {"the shared list carries objects across threads", test_shared_across_threads},
         {"epochs: primary to victim, then freed", test_epochs_victim_then_free},

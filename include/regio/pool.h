@@ -239,18 +239,35 @@ RG_EXPORT void rg_buf_free(rg_buf *b);
  * per-thread caches, indexed by that id.  A fast path is: one TLS load, the
  * vector slot, the guard (a plain store of busy, a load of reclaim; the rare
  * reclaimer pays a membarrier(2), see pool/pool_internal.h), the cache
- * access, a per-thread counter, and busy = 0.  No atomic read-modify-write,
- * no call.  Whatever does not fit (no cache yet, empty or full cache, a
- * reclaimer at work, waiters, debug checks, reset_fn) calls the *_slow
- * function, which redoes the whole operation.
+ * access, and busy = 0.  No atomic read-modify-write, no call, and no
+ * counter of its own: the fast paths count in the word they write anyway
+ * (see lenw and priv below), so their statistics cost no store and no
+ * load-add-store chain from one call to the next.  Whatever does not fit
+ * (no cache yet, empty or full cache, a reclaimer at work, waiters, debug
+ * checks, reset_fn, a count about to overflow) calls the *_slow function,
+ * which redoes the whole operation.
+ *
+ * Counting in the written word.  rg_objpool: lenw holds the cache's length
+ * in its low 16 bits and, above them, the objects the fast paths put since
+ * the last fold; a put adds n * (1 + 2^16), a get subtracts n.  So puts are
+ * the high part, and gets = puts + base - len, where base is the length at
+ * the last fold.  rg_syncpool: priv holds the private slot's object in its
+ * low 47 bits (user-space addresses) and, above them, the fast gets and
+ * puts since the last fold; they alternate on the slot (a get empties it, a
+ * put fills it), so the count and the slot's state now give both.  The
+ * library folds these counts into gets/puts under the guard (every slow
+ * path that touches the cache, every reclaimer) and decodes them when stats
+ * are read, so stats stay exact.
  * ------------------------------------------------------------------------- */
 typedef struct rg_pool_tc {
     unsigned busy;             /* guard, owner: 1 during an operation */
     unsigned reclaim;          /* guard, another thread: 1 while it takes objects */
-    unsigned len;              /* objects in the array that follows this struct */
-    unsigned cap;              /* the array's size */
-    uint64_t gets, puts;       /* objects the fast paths served (owner-written) */
-    void *priv;                /* rg_syncpool's private slot */
+    uint64_t lenw;             /* bits 0-15: objects in the array after this struct;
+                                  16-63: objects the fast paths put since the last fold */
+    unsigned cap;              /* the array's size (<= 512) */
+    unsigned base;             /* the length at the last fold */
+    uint64_t gets, puts;       /* folded counts (written under the guard) */
+    uintptr_t priv;            /* rg_syncpool's private slot: object | fast ops << 47 */
     /* the library's bookkeeping */
     void *pool;                /* owning pool; NULL once the pool was freed */
     struct rg_pool_tc *next, *prev, **list;
@@ -258,9 +275,20 @@ typedef struct rg_pool_tc {
     int tid;
     uint32_t id;
     unsigned pub;              /* objects last published to memstats.pool_cached */
-    unsigned spare;
+    unsigned pad[7];           /* to 128 bytes: the array starts on a cache line (the
+                                  library allocates caches 64-byte aligned), so bulk
+                                  copies of 8k pointers never straddle one */
     /* void *objs[cap] */
 } rg_pool_tc;
+
+#define RG_POOL_LEN_BITS 16
+#define RG_POOL_LEN_MASK ((uint64_t)0xffff)
+/* what a fast put of n adds to lenw: n to the length, n to the count */
+#define RG_POOL_PUT_STEP(n) ((uint64_t)(n) * (((uint64_t)1 << RG_POOL_LEN_BITS) + 1))
+#define RG_POOL_SIGN ((uint64_t)1 << 63)
+#define RG_POOL_PRIV_BITS 47
+#define RG_POOL_PRIV_PTR (((uintptr_t)1 << RG_POOL_PRIV_BITS) - 1)
+#define RG_POOL_PRIV_ONE ((uintptr_t)1 << RG_POOL_PRIV_BITS)
 
 /* Each thread's caches by pool id: RG_POOL_FAST_IDS slots, always there.
  * A thread starts on a shared read-only vector whose slots all point to a
@@ -270,6 +298,18 @@ typedef struct rg_pool_tc {
  * checks, reset_fn, or more than RG_POOL_FAST_IDS pools alive) has id 0. */
 #define RG_POOL_FAST_IDS 512
 extern RG_EXPORT __thread rg_pool_tc **rg_pool_tls __attribute__((tls_model("initial-exec")));
+
+/* The pool a thread's slow path used last and its cache (only pools whose
+ * fast paths are on).  The fast paths try it first: two TLS loads and a
+ * compare instead of the chain pool -> id -> vector slot, which measured
+ * a third of a bulk get+put.  A stale entry is harmless: a freed pool's
+ * caches keep reclaim = 1 until their owner frees them, and the owner
+ * clears this entry before it frees the cache it names. */
+typedef struct rg_pool_last {
+    const void *pool;
+    rg_pool_tc *tc;
+} rg_pool_last;
+extern RG_EXPORT __thread rg_pool_last rg_pool_tls_last __attribute__((tls_model("initial-exec")));
 
 /* The first fields of rg_objpool and rg_syncpool. */
 typedef struct rg_pool_head {
@@ -294,7 +334,8 @@ typedef struct rg_pool_head {
 
 /* The owner's side of the cache guard (a Dekker pair with a reclaimer, see
  * pool/tcache.c): marks tc busy and returns 1, or 0 (tc left idle) when a
- * reclaimer holds it.  The library's own slow paths use the same guard. */
+ * reclaimer holds it.  The library's own slow paths and the DPDK ops driver
+ * use the same guard. */
 static inline int rg_pool_tc_try(rg_pool_tc *tc)
 {
 #if RG_POOL_TSAN
@@ -324,26 +365,38 @@ static inline rg_pool_tc *rg_pool_tc_enter(uint32_t id)
     return rg_pool_tc_try(tc) ? tc : NULL;
 }
 
+/* As rg_pool_tc_enter for pool h, trying the thread's last pool first
+ * (the pool's id is loaded only when it is another pool). */
+static inline rg_pool_tc *rg_pool_tc_enter_pool(const rg_pool_head *h)
+{
+    rg_pool_tc *tc = rg_pool_tls_last.tc;
+    if (RG_UNLIKELY(rg_pool_tls_last.pool != (const void *)h))
+        tc = rg_pool_tls[h->id];
+    return rg_pool_tc_try(tc) ? tc : NULL;
+}
+
 /* release: pairs with the reclaimer's acquire load of busy */
 static inline void rg_pool_tc_leave(rg_pool_tc *tc)
 {
     __atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
 }
 
-/* Owner-written counters, read by other threads: relaxed, no RMW. */
-#define RG_POOL_TC_ADD(ctr, v) __atomic_store_n(&(ctr), __atomic_load_n(&(ctr), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+/* lenw and priv are read by stats from other threads: relaxed atomics
+ * (plain moves on x86-64). */
+#define RG_POOL_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define RG_POOL_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
-/* Fast path budget: the TLS vector slot, the guard, an array pop, a counter. */
+/* Fast path budget: the TLS vector slot, the guard, an array pop, the
+ * length's store (no counter: a get is counted by the length it takes). */
 static inline void *rg_objpool_get(rg_objpool *p)
 {
     const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
     rg_pool_tc *tc;
-    if (RG_LIKELY(p != NULL) && RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
-        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
-        if (RG_LIKELY(len != 0)) {
-            void *o = RG_POOL_TC_OBJS(tc)[len - 1];
-            __atomic_store_n(&tc->len, len - 1, __ATOMIC_RELAXED);
-            RG_POOL_TC_ADD(tc->gets, 1);
+    if (RG_LIKELY(p != NULL) && RG_LIKELY((tc = rg_pool_tc_enter_pool(h)) != NULL)) {
+        uint64_t w = RG_POOL_LD(tc->lenw);
+        if (RG_LIKELY((w & RG_POOL_LEN_MASK) != 0)) {
+            void *o = RG_POOL_TC_OBJS(tc)[(w & RG_POOL_LEN_MASK) - 1];
+            RG_POOL_ST(tc->lenw, w - 1);
             rg_pool_tc_leave(tc);
             return o;
         }
@@ -352,20 +405,21 @@ static inline void *rg_objpool_get(rg_objpool *p)
     return rg_objpool_get_slow(p);
 }
 
-/* Fast path budget: as get, plus the waiters check. */
+/* Fast path budget: as get, plus the waiters check.  The length test also
+ * refuses a count about to reach bit 63 (the slow path folds it). */
 static inline int rg_objpool_put(rg_objpool *p, void *obj)
 {
     const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
     rg_pool_tc *tc;
     if (RG_LIKELY((p != NULL) & (obj != NULL)) &&
-        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
-        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
+        RG_LIKELY((tc = rg_pool_tc_enter_pool(h)) != NULL)) {
+        uint64_t w = RG_POOL_LD(tc->lenw);
         /* relaxed: a put that misses a new waiter is caught by the waiter's
          * flush of every cache (pool/objpool.c) */
-        if (RG_LIKELY((len < tc->cap) & (__atomic_load_n(&h->nwaiters, __ATOMIC_RELAXED) == 0))) {
-            RG_POOL_TC_OBJS(tc)[len] = obj;
-            __atomic_store_n(&tc->len, len + 1, __ATOMIC_RELAXED);
-            RG_POOL_TC_ADD(tc->puts, 1);
+        if (RG_LIKELY(((w & (RG_POOL_SIGN | RG_POOL_LEN_MASK)) < tc->cap) &
+                      (__atomic_load_n(&h->nwaiters, __ATOMIC_RELAXED) == 0))) {
+            RG_POOL_TC_OBJS(tc)[w & RG_POOL_LEN_MASK] = obj;
+            RG_POOL_ST(tc->lenw, w + RG_POOL_PUT_STEP(1));
             rg_pool_tc_leave(tc);
             return 0;
         }
@@ -374,20 +428,22 @@ static inline int rg_objpool_put(rg_objpool *p, void *obj)
     return rg_objpool_put_slow(p, obj);
 }
 
+/* Fast path budget: as get, with one copy loop and one length store for
+ * all n (rte_mempool's shape). */
 static inline unsigned rg_objpool_get_bulk(rg_objpool *p, void **objs, unsigned n)
 {
     const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
     rg_pool_tc *tc;
     if (RG_LIKELY(p != NULL && objs != NULL && n != 0) &&
-        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
-        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
+        RG_LIKELY((tc = rg_pool_tc_enter_pool(h)) != NULL)) {
+        uint64_t w = RG_POOL_LD(tc->lenw);
+        unsigned len = (unsigned)(w & RG_POOL_LEN_MASK);
         if (RG_LIKELY(len >= n)) {
             /* the cache is a LIFO: hand out its top n, in stack order */
             void **src = RG_POOL_TC_OBJS(tc) + (len - n);
             for (unsigned i = 0; i < n; i++)
                 objs[i] = src[i];
-            __atomic_store_n(&tc->len, len - n, __ATOMIC_RELAXED);
-            RG_POOL_TC_ADD(tc->gets, n);
+            RG_POOL_ST(tc->lenw, w - n);
             rg_pool_tc_leave(tc);
             return n;
         }
@@ -401,14 +457,15 @@ static inline int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned
     const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
     rg_pool_tc *tc;
     if (RG_LIKELY(p != NULL && objs != NULL) &&
-        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
-        unsigned len = __atomic_load_n(&tc->len, __ATOMIC_RELAXED);
-        if (RG_LIKELY((n <= tc->cap - len) & (__atomic_load_n(&h->nwaiters, __ATOMIC_RELAXED) == 0))) {
-            void **dst = RG_POOL_TC_OBJS(tc) + len;
+        RG_LIKELY((tc = rg_pool_tc_enter_pool(h)) != NULL)) {
+        uint64_t w = RG_POOL_LD(tc->lenw);
+        /* n <= cap - len, written so that a huge n or a count at bit 63 fails */
+        if (RG_LIKELY(((w & (RG_POOL_SIGN | RG_POOL_LEN_MASK)) + n <= tc->cap) &
+                      (__atomic_load_n(&h->nwaiters, __ATOMIC_RELAXED) == 0))) {
+            void **dst = RG_POOL_TC_OBJS(tc) + (w & RG_POOL_LEN_MASK);
             for (unsigned i = 0; i < n; i++)
                 dst[i] = objs[i];
-            __atomic_store_n(&tc->len, len + n, __ATOMIC_RELAXED);
-            RG_POOL_TC_ADD(tc->puts, n);
+            RG_POOL_ST(tc->lenw, w + RG_POOL_PUT_STEP(n));
             rg_pool_tc_leave(tc);
             return 0;
         }
@@ -418,18 +475,19 @@ static inline int rg_objpool_put_bulk(rg_objpool *p, void *const *objs, unsigned
 }
 
 /* Fast path budget: the TLS vector slot, the guard, the private slot (one
- * load, one store), a counter. */
+ * load, one store; the count rides in the slot's word). */
 static inline void *rg_syncpool_get(rg_syncpool *p)
 {
     const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
     rg_pool_tc *tc;
-    if (RG_LIKELY(p != NULL) && RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
-        void *o = tc->priv;
-        if (RG_LIKELY(o != NULL)) {
-            tc->priv = NULL;
-            RG_POOL_TC_ADD(tc->gets, 1);
+    if (RG_LIKELY(p != NULL) && RG_LIKELY((tc = rg_pool_tc_enter_pool(h)) != NULL)) {
+        uintptr_t w = RG_POOL_LD(tc->priv);
+        uintptr_t o = w & RG_POOL_PRIV_PTR;
+        /* an object there, and the count below 2^16 (bit 63 clear) */
+        if (RG_LIKELY((o != 0) & ((intptr_t)w >= 0))) {
+            RG_POOL_ST(tc->priv, w - o + RG_POOL_PRIV_ONE);
             rg_pool_tc_leave(tc);
-            return o;
+            return (void *)o;
         }
         rg_pool_tc_leave(tc);
     }
@@ -440,11 +498,13 @@ static inline void rg_syncpool_put(rg_syncpool *p, void *obj)
 {
     const rg_pool_head *h = (const rg_pool_head *)(const void *)p;
     rg_pool_tc *tc;
-    if (RG_LIKELY((p != NULL) & (obj != NULL)) &&
-        RG_LIKELY((tc = rg_pool_tc_enter(h->id)) != NULL)) {
-        if (RG_LIKELY(tc->priv == NULL)) {
-            tc->priv = obj;
-            RG_POOL_TC_ADD(tc->puts, 1);
+    /* p set, and obj neither NULL nor above the slot's 47 address bits */
+    if (RG_LIKELY((p != NULL) & ((uintptr_t)obj - 1 < RG_POOL_PRIV_PTR)) &&
+        RG_LIKELY((tc = rg_pool_tc_enter_pool(h)) != NULL)) {
+        uintptr_t w = RG_POOL_LD(tc->priv);
+        /* the slot empty, and the count below 2^16 */
+        if (RG_LIKELY((w & (RG_POOL_PRIV_PTR | ((uintptr_t)1 << 63))) == 0)) {
+            RG_POOL_ST(tc->priv, w + (uintptr_t)obj + RG_POOL_PRIV_ONE);
             rg_pool_tc_leave(tc);
             return;
         }
