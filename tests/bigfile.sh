@@ -57,7 +57,7 @@ done
 # (choose_mode); whatever it picks, and after --reload, the counts hold.
 python3 - "$dir/large" <<'PY'
 import sys
-open(sys.argv[1], 'wb').write((b'alpha beta\x01gamma\n' + b'\x00 \t' * 7 + b'delta\n') * (3 << 20))
+open(sys.argv[1], 'wb').write((b'alpha beta\x01gamma\n' + b'\x00 \t' * 7 + b'delta\n') * (3 << 19))  # 66 MiB
 PY
 want=$(LC_ALL=C wc "$dir/large" | awk '{print $1, $2, $3}')
 for args in "--mode=auto" "--mode=auto --reload" "--mode=auto --threads=1"; do
