@@ -36,7 +36,7 @@
 
 static rg_objpool *objpool;
 static rg_syncpool *syncpool;
-static rg_chan *chan_try, *chan_pc;
+static rg_chan *chan_try, *chan_pc, *chan_ub;
 
 /* --------------------------------------------------------------------------
  * rg_objpool
@@ -110,6 +110,25 @@ static void bm_chan_try(rgb_state *st)
             rg_chan_try_recv(chan_try, &out);
             rgb_do_not_optimize(out);
         }
+    rgb_set_items_per_iteration(st, 1);
+}
+
+/* The pair below on an unbuffered channel (Go's make(chan T)): every
+ * element is a rendezvous, each send waits for the receiver to take it. */
+static void bm_chan_unbuffered(rgb_state *st)
+{
+    uint64_t v = 1;
+    if (rgb_thread_index(st) == 0) {
+        while (rgb_keep_running_batch(st, 64))
+            for (int i = 0; i < 64; i++)
+                rg_chan_send(chan_ub, &v);
+    } else {
+        while (rgb_keep_running_batch(st, 64))
+            for (int i = 0; i < 64; i++) {
+                rg_chan_recv(chan_ub, &v);
+                rgb_do_not_optimize(&v);
+            }
+    }
     rgb_set_items_per_iteration(st, 1);
 }
 
@@ -219,7 +238,8 @@ int main(int argc, char **argv)
     syncpool = rg_syncpool_new(&so);
     chan_try = rg_chan_new(sizeof(void *), 1024);
     chan_pc = rg_chan_new(sizeof(uint64_t), 1024);
-    if (!objpool || !syncpool || !chan_try || !chan_pc) {
+    chan_ub = rg_chan_new(sizeof(uint64_t), 0);
+    if (!objpool || !syncpool || !chan_try || !chan_pc || !chan_ub) {
         perror("bench_pool: setup");
         return 1;
     }
@@ -228,6 +248,8 @@ int main(int argc, char **argv)
     rgb_register(&(rgb_def){.name = "syncpool/regio", .body = bm_syncpool, .threads = one_two});
     rgb_register(&(rgb_def){.name = "chan/regio/try", .body = bm_chan_try, .threads = one_two});
     rgb_register(&(rgb_def){.name = "chan/regio/prodcons", .body = bm_chan_prodcons, .threads = two,
+                            .real_time = 1});
+    rgb_register(&(rgb_def){.name = "chan/regio/unbuffered", .body = bm_chan_unbuffered, .threads = two,
                             .real_time = 1});
 #ifdef BENCH_DPDK
     if (dpdk_init(argv[0]) == 0) {

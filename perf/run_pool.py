@@ -126,6 +126,8 @@ def main():
     add("syncpool get+put, 2 threads", rs2, gs2, "Go sync.Pool RunParallel", "wall ns/op (throughput)", "(info)", None)
     rp, gp = c("chan/regio/prodcons/real_time/threads:2", "wall"), g("ChanProdCons")
     add("chan blocking producer/consumer", rp, gp, "Go buffered channel", "wall ns/element", ">= 2x faster", rp * 2 <= gp)
+    ru, gu = c("chan/regio/unbuffered/real_time/threads:2", "wall"), g("ChanUnbufferedProdCons")
+    add("chan unbuffered producer/consumer", ru, gu, "Go unbuffered channel", "wall ns/element", "(info)", None)
     rt1w, gc1 = c("chan/regio/try/threads:1", "wall"), g("ChanSendRecv")
     add("chan send+recv, 1 thread", rt1w, gc1, "Go buffered channel", "wall ns/pair", "(info)", None)
     ro, gb = c("objpool/regio/single/threads:1", "wall"), g("BufferPool")

@@ -1,7 +1,8 @@
 // Go's side of perf/bench_pool.c, for perf/run_pool.py: sync.Pool Get+Put
 // (one goroutine, and RunParallel on GOMAXPROCS), a buffered channel's
-// send+recv in one goroutine and across a producer/consumer pair, and the
-// channel-backed BufferPool of the seed (one goroutine and parallel).
+// send+recv in one goroutine and across a producer/consumer pair, the same
+// pair on an unbuffered channel, and the channel-backed BufferPool of the
+// seed (one goroutine and parallel).
 // Objects are 2 KiB, as in ANCHORS.md.
 //
 //	go test -run XXX -bench 'Pool|Chan' -benchtime 0.5s
@@ -45,6 +46,22 @@ func BenchmarkChanSendRecv(b *testing.B) {
 
 func BenchmarkChanProdCons(b *testing.B) {
 	c := make(chan uint64, 1024)
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < b.N; i++ {
+			<-c
+		}
+		close(done)
+	}()
+	for i := 0; i < b.N; i++ {
+		c <- uint64(i)
+	}
+	<-done
+}
+
+// The same pair on an unbuffered channel: every element is a rendezvous.
+func BenchmarkChanUnbufferedProdCons(b *testing.B) {
+	c := make(chan uint64)
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < b.N; i++ {
