@@ -47,120 +47,51 @@
 #include "pool_internal.h"
 #include "regio/dpdk.h"
 
-#include <linux/membarrier.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------------------
  * The ops driver
  *
- * Layout.  mp->pool_data is a dp_pool: the shared ring plus a small slot
- * number; every thread that calls the ops with a small batch gets a dp_cache
- * for the pool, found through an initial-exec TLS vector indexed by slot;
- * the fast paths compare the pool with the one the thread used last and
- * take that cache (a freed pool's caches keep reclaim = 1, so a new pool
- * at the same address can never enter one: the slow path finds them dead).
- * The cache holds up to TC_CAP pointers; a batch above TC_BATCH (DPDK's own
- * cache refilling or flushing, typically 256+ objects) goes to the ring.
+ * Layout.  mp->pool_data is a dp_pool: an rg_pool_head (its ids in the
+ * pools' cache registry, pool/tcache.c) and the shared ring.  Every thread
+ * that calls the ops with a small batch gets a cache for the pool from that
+ * registry — the same cache head, TLS vector, last-pool pair and guard as
+ * rg_objpool's and rg_syncpool's (regio/pool.h), so there is one guard
+ * protocol for every pool kind.  The cache holds up to TC_CAP pointers; a
+ * batch above TC_BATCH (DPDK's own cache refilling or flushing, typically
+ * 256+ objects) goes to the ring.  Its lenw is a plain length here (this
+ * driver keeps no statistics, so nothing is ever folded).
  *
- * The guard (the same asymmetric Dekker pair regio's pools use, see
- * pool/pool_internal.h): the owner stores busy = 1, a compiler barrier,
- * loads reclaim; another thread that must take the cache's objects stores
- * reclaim = 1, runs membarrier(2) (every running thread executes a full
- * fence), then waits for busy == 0.  So the owner's fast path has no atomic
- * read-modify-write and no fence; the reclaimer pays a system call, and only
- * when the ring alone cannot serve a get (or the pool is freed).  Without
- * membarrier there are no caches; under TSan, which does not model it, both
- * sides use seq_cst instead.
+ * The guard (rg_pool_tc_try, see pool/pool_internal.h): the owner stores
+ * busy = 1, a compiler barrier, loads reclaim; another thread that must
+ * take the cache's objects marks reclaim = 1, runs membarrier(2) (every
+ * running thread executes a full fence), then waits for busy == 0.  So the
+ * owner's fast path has no atomic read-modify-write and no fence; the
+ * reclaimer pays a system call, and only when the ring alone cannot serve a
+ * get (or the pool is freed).  Without membarrier there are no caches;
+ * under TSan, which does not model it, both sides use seq_cst instead.
  * ------------------------------------------------------------------------- */
 enum {
     TC_CAP = 128,            /* pointers in a thread's cache */
     TC_BATCH = TC_CAP / 2,   /* larger batches bypass the cache */
-    MAX_SLOTS = 1024,        /* pools with caches at once; the rest use the ring alone */
 };
 
-struct dp_pool;
-
-typedef struct dp_cache {
-    atomic_uint busy;                 /* owner: 1 during an operation; pairs with reclaim */
-    atomic_uint reclaim;              /* another thread: 1 while it takes the objects */
-    atomic_uint len;                  /* owner-written; read by get_count and reclaimers */
-    uint32_t slot;
-    _Atomic(struct dp_pool *) pool;   /* NULL once the pool was freed (under dp_lock) */
-    struct dp_cache *next, *prev;     /* the pool's list, under dp_lock */
-    void *objs[TC_CAP];
-} dp_cache;
-
 typedef struct dp_pool {
+    rg_pool_head h;     /* first: the registry's ids (rgi_tc_remember reads it) */
+    rgi_tcache *caches; /* under rgi_tc_lock */
     rgi_ring ring;
-    uint32_t slot;      /* index in the threads' vectors; MAX_SLOTS: no caches */
-    dp_cache *caches;   /* under dp_lock */
 } dp_pool;
 
-/* A thread's caches: the one it used last (the fast paths look only at
- * that pair), and all of them by slot. */
-typedef struct dp_tls {
-    dp_pool *last_pool;
-    dp_cache *last;
-    uint32_t n;
-    dp_cache **v;
-} dp_tls;
-
-static __thread dp_tls tls __attribute__((tls_model("initial-exec")));
-static pthread_mutex_t dp_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool slot_used[MAX_SLOTS]; /* under dp_lock */
-static pthread_key_t dp_key;
-static pthread_once_t dp_once = PTHREAD_ONCE_INIT;
-static bool dp_caches_ok; /* membarrier registered (or TSan): caches allowed */
-
-static void thread_exit(void *arg);
-
-static void dp_init(void)
+static inline unsigned dp_len(rgi_tcache *tc)
 {
-    int saved = errno;
-    if (pthread_key_create(&dp_key, thread_exit) == 0)
-        dp_caches_ok = RGI_TSAN ||
-                       syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-    errno = saved;
+    return (unsigned)(RG_POOL_LD(tc->lenw) & RG_POOL_LEN_MASK);
 }
-
-/* Owner: enter an operation; false when a reclaimer holds the cache. */
-static inline bool tc_enter(dp_cache *c)
+static inline void dp_set_len(rgi_tcache *tc, unsigned len)
 {
-#if RGI_TSAN
-    atomic_store_explicit(&c->busy, 1, memory_order_seq_cst);
-    if (RG_UNLIKELY(atomic_load_explicit(&c->reclaim, memory_order_seq_cst))) {
-#else
-    /* the CPU fence of this pair is the reclaimer's membarrier */
-    atomic_store_explicit(&c->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-    /* acquire: pairs with the reclaimer's release of reclaim = 0 */
-    if (RG_UNLIKELY(atomic_load_explicit(&c->reclaim, memory_order_acquire))) {
-#endif
-        atomic_store_explicit(&c->busy, 0, memory_order_release);
-        return false;
-    }
-    return true;
-}
-
-/* Owner: leave; release pairs with the reclaimer's acquire load of busy. */
-static inline void tc_leave(dp_cache *c)
-{
-    atomic_store_explicit(&c->busy, 0, memory_order_release);
-}
-
-/* The calling thread's cache of p when it has one, not entered. */
-static inline dp_cache *tc_lookup(dp_pool *p)
-{
-    dp_tls *t = &tls;
-    dp_cache *c;
-    if (RG_LIKELY(p->slot < t->n && (c = t->v[p->slot]) != NULL &&
-                  atomic_load_explicit(&c->pool, memory_order_relaxed) == p))
-        return c;
-    return NULL;
+    RG_POOL_ST(tc->lenw, (uint64_t)len);
 }
 
 /* Puts n pointers in the ring.  The ring has room for every object of the
@@ -181,141 +112,59 @@ static int ring_put_all(dp_pool *p, void *const *objs, unsigned n)
     return 0;
 }
 
-static void fence_all(void)
-{
-#if !RGI_TSAN
-    int saved = errno;
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
-        errno = saved;
-        return;
-    }
-    /* cannot fail once registered; if it did, the owners' compiler-only
-     * fences would not be enough */
-    rgi_corrupt("membarrier failed after registration");
-#endif
-    atomic_thread_fence(memory_order_seq_cst);
-}
-
-/* Reclaimer, dp_lock held: takes every cache of p into the ring (drop:
+/* Reclaimer, rgi_tc_lock held: takes every cache of p into the ring (drop:
  * empties them without keeping the objects and leaves reclaim = 1 for
  * good, for the pool's free). */
 static void take_all_locked(dp_pool *p, bool drop)
 {
     if (p->caches == NULL)
         return;
-    for (dp_cache *c = p->caches; c; c = c->next)
-        /* seq_cst: under TSan, this store and the owner's seq_cst store of
-         * busy are the Dekker pair itself */
-        atomic_store_explicit(&c->reclaim, 1, memory_order_seq_cst);
-    fence_all();
-    for (dp_cache *c = p->caches; c; c = c->next) {
-        unsigned step = 0;
-        /* acquire: pairs with the owner's release in tc_leave */
-        while (atomic_load_explicit(&c->busy, memory_order_acquire))
-            rgi_spin(&step);
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+    for (rgi_tcache *tc = p->caches; tc; tc = tc->next)
+        rgi_tc_mark(tc);
+    rgi_tc_fence();
+    for (rgi_tcache *tc = p->caches; tc; tc = tc->next) {
+        rgi_tc_acquire(tc);
+        unsigned len = dp_len(tc);
         if (!drop && len)
-            ring_put_all(p, c->objs, len);
-        atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+            ring_put_all(p, RG_POOL_TC_OBJS(tc), len);
+        dp_set_len(tc, 0);
         if (!drop)
-            /* release: pairs with the owner's acquire in tc_enter / tc_wait */
-            atomic_store_explicit(&c->reclaim, 0, memory_order_release);
+            rgi_tc_release(tc);
     }
 }
 
-static void tc_wait(dp_cache *c)
+/* The owner thread exits (rgi_tc_lock held, the cache unlisted): its
+ * objects go back to the ring. */
+static void dp_retire(void *pool, rgi_tcache *tc)
 {
-    unsigned step = 0;
-    /* acquire: pairs with take_all_locked's release */
-    while (atomic_load_explicit(&c->reclaim, memory_order_acquire))
-        rgi_spin(&step);
+    unsigned len = dp_len(tc);
+    if (len)
+        ring_put_all(pool, RG_POOL_TC_OBJS(tc), len);
+    dp_set_len(tc, 0);
 }
+static const rgi_tc_class dp_class = {dp_retire};
 
-/* Creates the calling thread's cache of p (not entered), or NULL: no caches
- * here, no slot, or no memory (the caller then works on the ring). */
-static RGI_COLD dp_cache *tc_create(dp_pool *p)
+/* The calling thread's cache of p (made if need be), entered; NULL when it
+ * cannot have one (no membarrier, more pools than cache ids, no memory):
+ * the caller then works on the ring. */
+static rgi_tcache *tc_find_enter(dp_pool *p)
 {
-    if (!dp_caches_ok || p->slot >= MAX_SLOTS)
-        return NULL;
-    int saved = errno;
-    dp_tls *t = &tls;
-    if (p->slot >= t->n) {
-        uint32_t n = t->n ? t->n : 8;
-        while (n <= p->slot)
-            n *= 2;
-        dp_cache **v = rgi_arena_malloc(n * sizeof *v);
-        if (v == NULL) {
-            errno = saved;
-            return NULL;
-        }
-        memset(v, 0, n * sizeof *v);
-        if (t->n)
-            memcpy(v, t->v, t->n * sizeof *v);
-        dp_cache **old = t->v;
-        t->v = v;
-        t->n = n;
-        rgi_arena_free(old);
-        pthread_setspecific(dp_key, (void *)1); /* arms the exit flush */
-    }
-    dp_cache *c = rgi_arena_malloc(sizeof *c);
-    if (c == NULL) {
+    rgi_tcache *tc = rgi_tc_lookup(p, p->h.tcid);
+    if (tc == NULL) {
+        int saved = errno;
+        tc = rgi_tc_create(p, p->h.tcid, sizeof(rgi_tcache) + TC_CAP * sizeof(void *), &dp_class, &p->caches);
         errno = saved;
-        return NULL;
+        if (tc == NULL)
+            return NULL;
+        tc->cap = TC_CAP;
     }
-    memset(c, 0, sizeof *c);
-    c->slot = p->slot;
-    atomic_init(&c->pool, p);
-    pthread_mutex_lock(&dp_lock);
-    dp_cache *stale = t->v[p->slot]; /* the dead cache of a freed pool (pool NULL) */
-    c->next = p->caches;
-    if (p->caches)
-        p->caches->prev = c;
-    p->caches = c;
-    t->v[p->slot] = c;
-    pthread_mutex_unlock(&dp_lock);
-    if (t->last == stale)
-        t->last_pool = NULL, t->last = NULL;
-    rgi_arena_free(stale);
-    errno = saved;
-    return c;
-}
-
-/* The thread exits: its caches' objects go back to their pools' rings. */
-static void thread_exit(void *arg)
-{
-    (void)arg;
-    dp_tls *t = &tls;
-    pthread_mutex_lock(&dp_lock);
-    for (uint32_t i = 0; i < t->n; i++) {
-        dp_cache *c = t->v[i];
-        if (c == NULL)
-            continue;
-        t->v[i] = NULL;
-        dp_pool *p = atomic_load_explicit(&c->pool, memory_order_relaxed);
-        if (p != NULL) {
-            if (c->prev)
-                c->prev->next = c->next;
-            else
-                p->caches = c->next;
-            if (c->next)
-                c->next->prev = c->prev;
-            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-            if (len)
-                ring_put_all(p, c->objs, len);
-        }
-        rgi_arena_free(c);
-    }
-    pthread_mutex_unlock(&dp_lock);
-    rgi_arena_free(t->v);
-    t->v = NULL;
-    t->n = 0;
-    t->last_pool = NULL;
-    t->last = NULL;
+    while (!rgi_tc_enter(tc))
+        rgi_tc_wait_reclaim(tc);
+    return tc;
 }
 
 static int regio_ops_alloc(struct rte_mempool *mp)
 {
-    pthread_once(&dp_once, dp_init);
     dp_pool *p = rg_malloc_aligned(sizeof *p, 64);
     if (p == NULL)
         return -ENOMEM;
@@ -328,17 +177,13 @@ static int regio_ops_alloc(struct rte_mempool *mp)
         rg_free(p);
         return rc;
     }
-    p->slot = MAX_SLOTS;
-    if (dp_caches_ok) {
-        pthread_mutex_lock(&dp_lock);
-        for (uint32_t i = 0; i < MAX_SLOTS; i++)
-            if (!slot_used[i]) {
-                slot_used[i] = true;
-                p->slot = i;
-                break;
-            }
-        pthread_mutex_unlock(&dp_lock);
+    p->h.tcid = rgi_tc_id_alloc();
+    if (p->h.tcid == UINT32_MAX) {
+        rgi_ring_fini(&p->ring);
+        rg_free(p);
+        return -ENOMEM;
     }
+    p->h.id = rgi_tc_fast_id(p->h.tcid, true);
     mp->pool_data = p;
     return 0;
 }
@@ -348,19 +193,13 @@ static void regio_ops_free(struct rte_mempool *mp)
     dp_pool *p = mp->pool_data;
     if (p == NULL)
         return;
-    pthread_mutex_lock(&dp_lock);
+    pthread_mutex_lock(&rgi_tc_lock);
     take_all_locked(p, true);
-    for (dp_cache *c = p->caches, *next; c; c = next) {
-        next = c->next;
-        /* the owner frees it at its next cache creation or at exit; its
-         * reclaim stays 1 and its pool NULL, so it is never entered again */
-        atomic_store_explicit(&c->pool, NULL, memory_order_relaxed);
-        c->next = c->prev = NULL;
-    }
-    p->caches = NULL;
-    if (p->slot < MAX_SLOTS)
-        slot_used[p->slot] = false;
-    pthread_mutex_unlock(&dp_lock);
+    /* the owners free them at their next cache creation or at exit; their
+     * reclaim stays 1 and their pool NULL, so they are never entered again */
+    rgi_tc_orphan_all(&p->caches);
+    rgi_tc_id_free(p->h.tcid);
+    pthread_mutex_unlock(&rgi_tc_lock);
     rgi_ring_fini(&p->ring);
     rg_free(p);
     mp->pool_data = NULL;
@@ -387,41 +226,26 @@ static inline void copy_ptrs(void **dst, void *const *src, unsigned n)
         dst[i] = src[i];
 }
 
-/* The calling thread's live cache of p (made if need be) and now its
- * last-used one; NULL when it cannot have one. */
-static dp_cache *tc_find(dp_pool *p)
-{
-    dp_cache *c = tc_lookup(p);
-    if (c == NULL)
-        c = tc_create(p);
-    if (c != NULL) {
-        tls.last_pool = p;
-        tls.last = c;
-    }
-    return c;
-}
-
 /* Dequeue when the fast path could not serve: no cache yet, a batch too
  * large for it, a reclaimer at work, or the cache short of n. */
 static RGI_NOINLINE int dequeue_slow(dp_pool *p, void **objs, unsigned n)
 {
     if (n <= TC_BATCH) {
-        dp_cache *c = tc_find(p);
-        if (c != NULL) {
-            while (!tc_enter(c))
-                tc_wait(c);
-            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        rgi_tcache *tc = tc_find_enter(p);
+        if (tc != NULL) {
+            void **cobjs = RG_POOL_TC_OBJS(tc);
+            unsigned len = dp_len(tc);
             if (len < n) /* refill: serve n and keep half the cache */
-                len += rgi_ring_get_burst(&p->ring, c->objs + len, TC_BATCH + n - len);
+                len += rgi_ring_get_burst(&p->ring, cobjs + len, TC_BATCH + n - len);
             if (len >= n) {
                 len -= n;
-                copy_ptrs(objs, c->objs + len, n);
-                atomic_store_explicit(&c->len, len, memory_order_relaxed);
-                tc_leave(c);
+                copy_ptrs(objs, cobjs + len, n);
+                dp_set_len(tc, len);
+                rgi_tc_leave(tc);
                 return 0;
             }
-            atomic_store_explicit(&c->len, len, memory_order_relaxed);
-            tc_leave(c);
+            dp_set_len(tc, len);
+            rgi_tc_leave(tc);
         }
     }
     if (rgi_ring_get(&p->ring, objs, n) == n)
@@ -429,33 +253,32 @@ static RGI_NOINLINE int dequeue_slow(dp_pool *p, void **objs, unsigned n)
     /* Not enough in the ring: when other threads' caches make up the
      * difference, take them all into the ring (one membarrier) and try
      * once more.  A pool that is really short of n fails without it. */
-    pthread_mutex_lock(&dp_lock);
+    pthread_mutex_lock(&rgi_tc_lock);
     size_t have = rgi_ring_count(&p->ring);
-    for (dp_cache *c = p->caches; c; c = c->next)
-        have += atomic_load_explicit(&c->len, memory_order_relaxed);
+    for (rgi_tcache *tc = p->caches; tc; tc = tc->next)
+        have += dp_len(tc);
     if (have >= n && p->caches != NULL)
         take_all_locked(p, false);
-    pthread_mutex_unlock(&dp_lock);
+    pthread_mutex_unlock(&rgi_tc_lock);
     return rgi_ring_get(&p->ring, objs, n) == n ? 0 : -ENOENT;
 }
 
-/* Fast path: the calling thread's cache, no atomic read-modify-write. */
+/* Fast path: the calling thread's cache (the thread's last pool, else its
+ * vector slot), no atomic read-modify-write. */
 static int regio_ops_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
 {
     dp_pool *p = mp->pool_data;
-    dp_tls *t = &tls;
-    dp_cache *c;
+    rgi_tcache *tc = rg_pool_tc_enter_pool(&p->h);
     /* no test of n: a batch above TC_CAP cannot pass len >= n */
-    if (RG_LIKELY(t->last_pool == p) && RG_LIKELY(tc_enter(c = t->last))) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-        if (RG_LIKELY(len >= n)) {
-            len -= n;
-            copy_ptrs(objs, c->objs + len, n);
-            atomic_store_explicit(&c->len, len, memory_order_relaxed);
-            tc_leave(c);
+    if (RG_LIKELY(tc != NULL)) {
+        uint64_t w = RG_POOL_LD(tc->lenw);
+        if (RG_LIKELY(w >= n)) { /* w is the length: no count in it here */
+            copy_ptrs(objs, RG_POOL_TC_OBJS(tc) + (w - n), n);
+            RG_POOL_ST(tc->lenw, w - n);
+            rgi_tc_leave(tc);
             return 0;
         }
-        tc_leave(c);
+        rgi_tc_leave(tc);
     }
     return dequeue_slow(p, objs, n);
 }
@@ -463,11 +286,10 @@ static int regio_ops_dequeue(struct rte_mempool *mp, void **objs, unsigned n)
 static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
 {
     if (n <= TC_BATCH) {
-        dp_cache *c = tc_find(p);
-        if (c != NULL) {
-            while (!tc_enter(c))
-                tc_wait(c);
-            unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
+        rgi_tcache *tc = tc_find_enter(p);
+        if (tc != NULL) {
+            void **cobjs = RG_POOL_TC_OBJS(tc);
+            unsigned len = dp_len(tc);
             int rc = 0;
             if (len + n > TC_CAP) {
                 /* spill the oldest (the bottom) so that half the cache is
@@ -475,18 +297,18 @@ static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
                  * n <= TC_BATCH): the objects freed last stay, still warm,
                  * and the ring gets objects in the order they were put */
                 unsigned k = len + n - TC_BATCH;
-                rc = ring_put_all(p, c->objs, k);
+                rc = ring_put_all(p, cobjs, k);
                 if (rc == 0) {
-                    memmove(c->objs, c->objs + k, (len - k) * sizeof *c->objs);
+                    memmove(cobjs, cobjs + k, (len - k) * sizeof *cobjs);
                     len -= k;
                 }
             }
             if (rc == 0) {
-                copy_ptrs(c->objs + len, objs, n);
+                copy_ptrs(cobjs + len, objs, n);
                 len += n;
             }
-            atomic_store_explicit(&c->len, len, memory_order_relaxed);
-            tc_leave(c);
+            dp_set_len(tc, len);
+            rgi_tc_leave(tc);
             return rc;
         }
     }
@@ -496,18 +318,17 @@ static RGI_NOINLINE int enqueue_slow(dp_pool *p, void *const *objs, unsigned n)
 static int regio_ops_enqueue(struct rte_mempool *mp, void *const *objs, unsigned n)
 {
     dp_pool *p = mp->pool_data;
-    dp_tls *t = &tls;
-    dp_cache *c;
+    rgi_tcache *tc = rg_pool_tc_enter_pool(&p->h);
     /* no test of n: DPDK's own cache flushes batches above TC_CAP */
-    if (RG_LIKELY(t->last_pool == p) && RG_LIKELY(tc_enter(c = t->last))) {
-        unsigned len = atomic_load_explicit(&c->len, memory_order_relaxed);
-        if (RG_LIKELY(len + n <= TC_CAP)) {
-            copy_ptrs(c->objs + len, objs, n);
-            atomic_store_explicit(&c->len, len + n, memory_order_relaxed);
-            tc_leave(c);
+    if (RG_LIKELY(tc != NULL)) {
+        uint64_t w = RG_POOL_LD(tc->lenw);
+        if (RG_LIKELY(w + n <= TC_CAP)) {
+            copy_ptrs(RG_POOL_TC_OBJS(tc) + w, objs, n);
+            RG_POOL_ST(tc->lenw, w + n);
+            rgi_tc_leave(tc);
             return 0;
         }
-        tc_leave(c);
+        rgi_tc_leave(tc);
     }
     return enqueue_slow(p, objs, n);
 }
@@ -516,11 +337,11 @@ static int regio_ops_enqueue(struct rte_mempool *mp, void *const *objs, unsigned
 static unsigned regio_ops_get_count(const struct rte_mempool *mp)
 {
     dp_pool *p = mp->pool_data;
-    pthread_mutex_lock(&dp_lock);
+    pthread_mutex_lock(&rgi_tc_lock);
     size_t n = rgi_ring_count(&p->ring);
-    for (dp_cache *c = p->caches; c; c = c->next)
-        n += atomic_load_explicit(&c->len, memory_order_relaxed);
-    pthread_mutex_unlock(&dp_lock);
+    for (rgi_tcache *tc = p->caches; tc; tc = tc->next)
+        n += dp_len(tc);
+    pthread_mutex_unlock(&rgi_tc_lock);
     return n > mp->size ? mp->size : (unsigned)n;
 }
 
