@@ -24,6 +24,15 @@
  * turns such faults into a recoverable panic) and by databases that map files
  * (LMDB documents the SIGBUS; PostgreSQL's and Chromium's guarded copies).
  *
+ * Backing.  A scan through a map is as fast as its page-table entries: a
+ * 2 MiB-aligned map gets one PMD per 2 MiB page-cache folio, 4 KiB entries
+ * for smaller folios (~10x slower to scan on nested-paging VMs, see
+ * perf/RESULTS.md).  rg_mapfile_backing_of reads which entries a range has
+ * with PAGEMAP_SCAN (Linux 6.7); RG_ADVICE_HUGE_RELOAD drops small-folio
+ * blocks from the cache and faults them back through the MADV_HUGEPAGE map,
+ * whose read-ahead then allocates PMD-sized folios (mm/filemap.c,
+ * do_sync_mmap_readahead).
+ *
  * Accounting.  Mapped bytes are page cache, not heap: they are counted in
  * mapped_bytes (rg_mapfile_read_stats) and, with RG_MAP_CHARGE, also charged
  * against the hard limit through rgi_page_charge.
