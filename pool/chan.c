@@ -930,6 +930,7 @@ static RGI_NOINLINE int sel_block_unbuf(rg_chan_case *cs, const uint8_t *order, 
     }
     uwait recs[64];
     usel s;
+    atomic_init(&s.state, U_WAIT);
     atomic_uint *words[65];
     unsigned vals[65];
     for (;;) {
