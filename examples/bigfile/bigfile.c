@@ -430,8 +430,8 @@ static int run_touch(const char *path, counts *out)
  * PTEs otherwise; ~1 ms at most) and asks rg_mapfile_backing_of how much
  * of them is mapped 2 MiB at a time.  A 4 KiB-mapped page costs a mapped
  * scan ~1-2 us in TLB misses here against ~0.4 us for pread to copy and
- * scan it, a 2 MiB-mapped one ~0.01 us: the map wins when at least 7/8 of
- * the sample is huge.  Where the kernel cannot tell (no PAGEMAP_SCAN,
+ * scan it, a 2 MiB-mapped one 0.03-0.1 us: the map wins when at least 7/8
+ * of the sample is huge.  Where the kernel cannot tell (no PAGEMAP_SCAN,
  * before Linux 6.7), it falls back to timing the first touch of the first
  * 2 MiB in CPU time (a preempted run must not flip the choice).  Files
  * under 64 MiB always take the map: nothing to gain either way. */

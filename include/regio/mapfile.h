@@ -167,8 +167,8 @@ RG_EXPORT int rg_mapfile_advise_range(rg_mapfile *m, off_t off, size_t len, int 
  * is present: fault a sample in first (RG_ADVICE_POPULATE) to learn how the
  * page cache holds the file.  Why it matters: a scan through 4 KiB entries
  * pays a TLB miss per page — ~1-2 us under nested paging on the VMs
- * perf/RESULTS.md measured, against ~0.01 us per 4 KiB through 2 MiB
- * entries — so `huge` says whether a mapped scan will beat read().
+ * perf/RESULTS.md measured, against 0.03-0.1 us per 4 KiB page through
+ * 2 MiB entries — so `huge` says whether a mapped scan will beat read().
  * 0, -EINVAL (m or out NULL, off < 0 or past the end, windowed map),
  * -EOPNOTSUPP (a kernel without PAGEMAP_SCAN), or what open/ioctl said.
  * Safe from any number of threads. */
