@@ -160,6 +160,7 @@ struct gthread {
     pid_t tid;
     uint64_t local_bytes;       /* allocated since the last accounting */
     uint64_t local_objs;
+    uint64_t unpaced;           /* bytes flushed since the pacer last looked (see pace_check) */
     uint64_t waited;            /* times the collector waited on this thread */
     cache_ent cache[CACHE_SLOTS];
     gwork gw;
@@ -249,6 +250,8 @@ static void drain_for(gwork *w, size_t budget, uint64_t max_ns);
 static void shared_drain(gwork *w, size_t budget, uint64_t max_ns);
 static void assist(gthread *me, size_t budget);
 static size_t pressure(size_t need, void *arg);
+static void *meta_alloc(size_t n);
+static void meta_free(void *p, size_t n);
 
 static inline gthread *self(void)
 {
@@ -353,7 +356,7 @@ static void gray_push_global(gwork *w)
     if (c == NULL && !atomic_load_explicit(&rgi_gc_fail_gray, memory_order_relaxed)) {
         bool was = tls_in_gc;
         tls_in_gc = true; /* the limit rung must not run a cycle from here */
-        c = rgi_arena_malloc(sizeof *c);
+        c = meta_alloc(sizeof *c);
         tls_in_gc = was;
     }
     if (c == NULL) {
@@ -575,7 +578,7 @@ static tclass *tclass_get(const rg_type *t, unsigned c)
         errno = EINVAL;
         return NULL;
     }
-    tclass *n = rgi_arena_malloc(sizeof *n);
+    tclass *n = meta_alloc(sizeof *n);
     if (n == NULL)
         return NULL;
     memset(n, 0, sizeof *n);
@@ -597,7 +600,7 @@ static tclass *tclass_get(const rg_type *t, unsigned c)
     }
     pthread_mutex_unlock(&heap_lock);
     if (n)
-        rgi_arena_free(n);
+        meta_free(n, sizeof *n);
     if (tc == NULL)
         errno = ENOMEM; /* 4096 (type, class) pairs in use */
     return tc;
@@ -682,6 +685,153 @@ static inline long span_next(gspan *s)
 }
 
 /* ---------------------------------------------------------------------------
+ * The collector's page heap (Go's mheap): every gspan's pages, and the
+ * collector's metadata, come from one detached arena shared by all threads.
+ * Why not the allocating thread's arena: pages freed there are reusable
+ * only by that thread (another thread's frees wait in its inbox until it
+ * allocates again), so under a limit of a few segments a heap spread over
+ * per-thread arenas strands whole segments — measured at 32 MiB live under
+ * 40 MiB with 2 threads: 18 free pages stranded in the builder's arena and
+ * a 2 MiB segment per worker thread, while the limit refused the next
+ * segment.  Here pages a sweep frees are every thread's at once, a segment
+ * that empties goes back to the page layer, and a thread that only uses the
+ * collected heap commits no segment of its own.  The lock is taken once per
+ * span (64 KiB or more), never on the allocation fast path.
+ * ------------------------------------------------------------------------- */
+static pthread_mutex_t pages_lock = PTHREAD_MUTEX_INITIALIZER; /* gc_pages, meta lists; a leaf: never held across a commit */
+static rgi_arena *gc_pages;                                     /* set once by gc_init_once */
+/* What the shared heap holds, for the pacer's room (written under
+ * pages_lock, read relaxed): segments, and pages handed out of them (spans
+ * and metadata).  Their difference is free pages any thread can use. */
+static _Atomic uint64_t heap_seg_bytes, heap_page_bytes;
+
+/* npages pages of the shared heap; NULL + errno.  A new segment is
+ * committed with no lock held: the limit ladder may run (and sweep). */
+static rgi_span *heap_pages_alloc(size_t npages)
+{
+    if (gc_pages == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (int tries = 0; tries < 4; tries++) {
+        pthread_mutex_lock(&pages_lock);
+        rgi_span *sp = rgi_arena_span_take(gc_pages, npages);
+        pthread_mutex_unlock(&pages_lock);
+        if (sp != NULL) {
+            atomic_fetch_add_explicit(&heap_page_bytes, npages * RGI_PAGE_SIZE, memory_order_relaxed);
+            return sp;
+        }
+        if (errno != EAGAIN)
+            return NULL;
+        bool fresh;
+        void *seg = rgi_segment_alloc(&fresh);
+        pthread_mutex_lock(&pages_lock);
+        if (seg != NULL) {
+            rgi_arena_segment_add(gc_pages, seg, fresh);
+            atomic_fetch_add_explicit(&heap_seg_bytes, RGI_SEG_SIZE, memory_order_relaxed);
+        }
+        /* without a segment, the ladder's sweep may still have freed pages */
+        sp = rgi_arena_span_take(gc_pages, npages);
+        if (sp != NULL)
+            atomic_fetch_add_explicit(&heap_page_bytes, npages * RGI_PAGE_SIZE, memory_order_relaxed);
+        pthread_mutex_unlock(&pages_lock);
+        if (sp != NULL)
+            return sp;
+        if (seg == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        /* others took the new segment's pages first: try again */
+    }
+    errno = ENOMEM;
+    return NULL;
+}
+
+static void heap_pages_free(rgi_span *sp)
+{
+    size_t npages = sp->npages;
+    pthread_mutex_lock(&pages_lock);
+    atomic_fetch_sub_explicit(&heap_page_bytes, npages * RGI_PAGE_SIZE, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&heap_seg_bytes, rgi_arena_span_put(gc_pages, sp), memory_order_relaxed);
+    pthread_mutex_unlock(&pages_lock);
+}
+
+/* Under limit pressure: every empty segment of the shared heap goes back
+ * to the page layer (the last one too), whose ladder then releases it. */
+static size_t heap_pages_trim(void)
+{
+    if (gc_pages == NULL)
+        return 0;
+    pthread_mutex_lock(&pages_lock);
+    size_t n = rgi_arena_trim(gc_pages);
+    atomic_fetch_sub_explicit(&heap_seg_bytes, n, memory_order_relaxed);
+    pthread_mutex_unlock(&pages_lock);
+    return n;
+}
+
+/* Collector metadata (gspan headers with their side bits, gthreads, gray
+ * chunks, tclasses): power-of-two blocks of 64 B to 4 KiB carved from
+ * pages of the shared heap (RGI_SPAN_USER spans with no gspan: span_of()
+ * never takes them for heap objects), kept on free lists for reuse.  What
+ * they hold is bounded by the heap's spans and threads. */
+#define META_MIN_SHIFT 6
+#define META_NCLASSES 7 /* 64 B .. 4 KiB */
+static void *meta_lists[META_NCLASSES]; /* pages_lock */
+_Static_assert(sizeof(gthread) <= 4096 && sizeof(gchunk) <= 4096 && sizeof(tclass) <= 4096,
+               "collector metadata fits the largest meta class");
+
+static int meta_class(size_t n)
+{
+    int c = 0;
+    while (((size_t)1 << (c + META_MIN_SHIFT)) < n)
+        c++;
+    return c < META_NCLASSES ? c : -1;
+}
+
+/* NULL + errno; blocks are not zeroed. */
+static void *meta_alloc(size_t n)
+{
+    int c = meta_class(n);
+    if (c < 0)
+        return rgi_arena_malloc(n); /* not expected: every caller asks for <= 4 KiB */
+    pthread_mutex_lock(&pages_lock);
+    void *p = meta_lists[c];
+    if (p != NULL)
+        meta_lists[c] = *(void **)p;
+    pthread_mutex_unlock(&pages_lock);
+    if (p != NULL)
+        return p;
+    rgi_span *sp = heap_pages_alloc(1);
+    if (sp == NULL)
+        return NULL;
+    size_t bs = (size_t)1 << (c + META_MIN_SHIFT);
+    char *b = sp->start, *end = sp->end;
+    p = b;
+    pthread_mutex_lock(&pages_lock);
+    for (b += bs; b + bs <= end; b += bs) {
+        *(void **)b = meta_lists[c];
+        meta_lists[c] = b;
+    }
+    pthread_mutex_unlock(&pages_lock);
+    return p;
+}
+
+static void meta_free(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    int c = meta_class(n);
+    if (c < 0) {
+        rgi_arena_free(p);
+        return;
+    }
+    pthread_mutex_lock(&pages_lock);
+    *(void **)p = meta_lists[c];
+    meta_lists[c] = p;
+    pthread_mutex_unlock(&pages_lock);
+}
+
+/* ---------------------------------------------------------------------------
  * Span creation, sweeping, freeing
  * ------------------------------------------------------------------------- */
 static size_t gspan_meta_bytes(uint32_t nwords, bool fin)
@@ -701,18 +851,18 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     bool was = tls_in_gc;
     if (!large) {
         size_t npages = elem > 8192 ? 4 : 1;
-        if ((sp = rgi_arena_span_alloc(npages)) == NULL)
+        if ((sp = heap_pages_alloc(npages)) == NULL)
             return NULL;
         start = sp->start;
         usable = (size_t)(sp->end - sp->start);
     } else {
         size_t npages = (obj_bytes + RGI_PAGE_SIZE - 1) >> RGI_PAGE_SHIFT;
         if (npages <= LARGE_MAX_PAGES) {
-            if ((sp = rgi_arena_span_alloc(npages)) == NULL)
+            if ((sp = heap_pages_alloc(npages)) == NULL)
                 return NULL;
             if ((size_t)(sp->end - sp->start) < obj_bytes) {
-                rgi_arena_span_free(sp); /* page 0 is short by the segment header */
-                if ((sp = rgi_arena_span_alloc(npages + 1)) == NULL)
+                heap_pages_free(sp); /* page 0 is short by the segment header */
+                if ((sp = heap_pages_alloc(npages + 1)) == NULL)
                     return NULL;
             }
             start = sp->start;
@@ -731,11 +881,11 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     }
     uint32_t nelems = large ? 1 : (uint32_t)(usable / elem);
     uint32_t nwords = (nelems + 63) / 64;
-    gspan *s = rgi_arena_malloc(gspan_meta_bytes(nwords, fin));
+    gspan *s = meta_alloc(gspan_meta_bytes(nwords, fin));
     tls_in_gc = was;
     if (s == NULL) {
         int e = errno;
-        if (sp) rgi_arena_span_free(sp);
+        if (sp) heap_pages_free(sp);
         if (run) rgi_run_free(run, committed);
         errno = e;
         return NULL;
@@ -786,13 +936,13 @@ static void span_destroy(gspan *s)
         /* the arena writes its own links into freed pages */
         rgi_unpoison(s->aspan->start, (size_t)(s->aspan->end - s->aspan->start));
         s->aspan->user = NULL;
-        rgi_arena_span_free(s->aspan);
+        heap_pages_free(s->aspan);
     } else {
         *(gspan **)((char *)s->run + RGI_SEG_HDR) = NULL;
         rgi_unpoison(s->start, s->obj_bytes); /* the range may become an arena segment */
         rgi_run_free(s->run, s->run_committed);
     }
-    rgi_arena_free(s);
+    meta_free(s, gspan_meta_bytes(s->nwords, s->fin != NULL));
 }
 
 /* Sweeps s (heap lock held, s claimed: not cached, sweepgen G-2).
@@ -1181,7 +1331,7 @@ rg_root *rg_root_add(void *slot)
     gthread *me = self();
     if (me == NULL)
         return NULL;
-    rg_root *r = rgi_arena_malloc(sizeof *r);
+    rg_root *r = meta_alloc(sizeof *r);
     if (r == NULL)
         return NULL;
     r->slot = slot;
@@ -1214,7 +1364,7 @@ void rg_root_remove(rg_root *r)
     pthread_mutex_lock(&roots_lock);
     root_unlink_locked(r);
     pthread_mutex_unlock(&roots_lock);
-    rgi_arena_free(r);
+    meta_free(r, sizeof *r);
 }
 
 /* Shades the targets of a thread's roots (owner == NULL: global roots). */
@@ -1280,6 +1430,7 @@ static void ack_work(gthread *t, int kind)
 }
 
 static void account_flush(gthread *me);
+static void pace_check(gthread *me);
 
 /* A thread acknowledges the current handshake, if it has not yet.
  * `safepoint` says whether the thread's locals are dead here (a safepoint,
@@ -1397,7 +1548,7 @@ static gthread *thread_new(void)
         return NULL;
     }
     pthread_once(&init_once, gc_init_once);
-    gthread *t = rgi_arena_malloc(sizeof *t);
+    gthread *t = meta_alloc(sizeof *t);
     if (t == NULL)
         return NULL;
     memset(t, 0, sizeof *t);
@@ -1472,7 +1623,7 @@ static void thread_remove(gthread *me)
     pthread_mutex_unlock(&gc_lock);
     tls_me = NULL;
     pthread_setspecific(thread_key, NULL);
-    rgi_arena_free(me);
+    meta_free(me, sizeof *me);
 }
 
 void rg_thread_detach(void)
@@ -1508,6 +1659,8 @@ void rg_park(void)
     }
     flush_gray(&me->gw);
     account_flush(me);
+    if (me->unpaced >= ACCOUNT_BYTES && !tls_in_gc && !me->in_finalizer)
+        pace_check(me);
     /* seq_cst: the collector's CAS PARKED->BUSY must see our writes
      * (gray flush, cache) — pairs with its seq_cst CAS */
     atomic_store_explicit(&me->state, T_PARKED, memory_order_seq_cst);
@@ -1829,10 +1982,16 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
     rgi_page_stats ps;
     rgi_page_read_stats(&ps);
     if (ps.limit >= 0) {
-        /* room the limit leaves the heap: limit minus what is not heap */
+        /* room the limit leaves the heap: its spans, the free pages of the
+         * shared heap, and the whole segments still committable under the
+         * limit (commits come 2 MiB at a time: measured, a heap of 4
+         * segments under a 10 MiB limit with 8.2 MiB committed cannot
+         * grow, and the byte count of the room would say 1.8 MiB) */
         uint64_t heap = atomic_load_explicit(&span_bytes, memory_order_relaxed);
-        uint64_t other = ps.committed > heap ? ps.committed - heap : 0;
-        uint64_t room = (uint64_t)ps.limit > other ? (uint64_t)ps.limit - other : 0;
+        uint64_t segs = atomic_load_explicit(&heap_seg_bytes, memory_order_relaxed);
+        uint64_t pages = atomic_load_explicit(&heap_page_bytes, memory_order_relaxed);
+        uint64_t left = (uint64_t)ps.limit > ps.committed ? (uint64_t)ps.limit - ps.committed : 0;
+        uint64_t room = heap + (segs > pages ? segs - pages : 0) + (left & ~(uint64_t)RGI_SEG_MASK);
         /* start early enough for what the last cycle saw allocated while it
          * ran (a running thread meeting the limit before it handed over its
          * roots cannot wait for the cycle, and the collector thread may
@@ -1876,8 +2035,41 @@ static void account_flush(gthread *me)
     atomic_fetch_add_explicit(&heap_live, me->local_bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&st_total_alloc, me->local_bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&st_mallocs, me->local_objs, memory_order_relaxed);
+    me->unpaced += me->local_bytes;
     me->local_bytes = 0;
     me->local_objs = 0;
+}
+
+/* Starts a cycle when the heap is past the trigger.  Run every
+ * ACCOUNT_BYTES a thread allocates, counted across flushes: a thread that
+ * parks often (a server between requests) flushes its bytes at each
+ * rg_park() long before they reach ACCOUNT_BYTES, and the pacer must look
+ * at them all the same — measured: at 20 000 ops/s, parking every
+ * millisecond, the trigger was never consulted after the build and every
+ * cycle was forced by the ladder at the limit. */
+static void pace_check(gthread *me)
+{
+    me->unpaced = 0;
+    int ph = atomic_load_explicit(&phase, memory_order_relaxed);
+    if (ph != PH_OFF)
+        return;
+    bool by_limit;
+    uint64_t ungated;
+    uint64_t trig = trigger_bytes(&by_limit, NULL, &ungated);
+    if (atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
+        return;
+    /* GC CPU cap: no death spiral under the limit.  It holds only when
+     * the last cycle left the heap past the trigger already (cycles free
+     * little: the spiral), and only while the heap keeps clear of the limit
+     * (past half the trigger's margin a cycle costs less than a failed
+     * allocation). */
+    if (by_limit && atomic_load_explicit(&heap_marked, memory_order_relaxed) >= trig &&
+        atomic_load_explicit(&heap_live, memory_order_relaxed) < ungated &&
+        rgi_now_ns() < atomic_load_explicit(&limit_cycle_gate_ns, memory_order_relaxed))
+        return;
+    if (by_limit)
+        atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
+    kick_worker();
 }
 
 /* Every ACCOUNT_BYTES allocated: publish, assist, maybe trigger. */
@@ -1898,25 +2090,7 @@ static RGI_NOINLINE void account_slow(gthread *me)
         assist(me, budget);
         return;
     }
-    if (ph != PH_OFF)
-        return;
-    bool by_limit;
-    uint64_t ungated;
-    uint64_t trig = trigger_bytes(&by_limit, NULL, &ungated);
-    if (atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
-        return;
-    /* GC CPU cap: no death spiral under the limit.  It holds only when
-     * the last cycle left the heap past the trigger already (cycles free
-     * little: the spiral), and only while the heap keeps clear of the limit
-     * (past half the trigger's margin a cycle costs less than a failed
-     * allocation). */
-    if (by_limit && atomic_load_explicit(&heap_marked, memory_order_relaxed) >= trig &&
-        atomic_load_explicit(&heap_live, memory_order_relaxed) < ungated &&
-        rgi_now_ns() < atomic_load_explicit(&limit_cycle_gate_ns, memory_order_relaxed))
-        return;
-    if (by_limit)
-        atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
-    kick_worker();
+    pace_check(me);
 }
 
 /* ---------------------------------------------------------------------------
@@ -2306,6 +2480,7 @@ static size_t pressure(size_t need, void *arg)
     if (tls_in_gc)
         return 0;
     size_t freed = sweep_all();
+    freed += heap_pages_trim();
     gthread *me = tls_me;
     bool running = me != NULL && atomic_load_explicit(&me->state, memory_order_relaxed) == T_RUNNING;
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
@@ -2405,6 +2580,7 @@ static void gc_init_once(void)
         ncpu = 1;
     gc_threads_from_env();
     pthread_key_create(&thread_key, thread_exit);
+    gc_pages = rgi_arena_new_detached(); /* NULL: every heap allocation fails with ENOMEM */
     rgi_pressure_register(RGI_PRESSURE_GC, pressure, NULL);
     __atomic_store_n(&rgi_gc_is_object, rgi_gc_object_check, __ATOMIC_RELEASE);
     /* registered after the page, arena and profile layers' handlers, so
@@ -2452,10 +2628,12 @@ static void gc_atfork_prepare(void)
     pthread_mutex_lock(&roots_lock);
     pthread_mutex_lock(&fin_lock);
     pthread_mutex_lock(&gray_lock);
+    pthread_mutex_lock(&pages_lock);
 }
 
 static void gc_atfork_unlock(void)
 {
+    pthread_mutex_unlock(&pages_lock);
     pthread_mutex_unlock(&gray_lock);
     pthread_mutex_unlock(&fin_lock);
     pthread_mutex_unlock(&roots_lock);
@@ -2548,7 +2726,7 @@ static void gc_atfork_child(void)
     gc_atfork_unlock();
     while (gone) {
         gthread *n = gone->next;
-        rgi_arena_free(gone);
+        meta_free(gone, sizeof *gone);
         gone = n;
     }
 }
