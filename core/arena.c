@@ -40,6 +40,7 @@ struct rgi_arena {
     /* statistics: written by the owner only, read by anyone (relaxed) */
     atomic_uint_fast64_t mallocs, frees, bytes_alloc, bytes_freed, drained;
     int64_t prof_left;          /* heap-profile countdown in bytes (owner only; core/profile.c) */
+    bool detached;              /* no thread owns it, ever (rgi_arena_new_detached): never orphaned */
 };
 
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -730,7 +731,10 @@ rgi_arena *rgi_arena_new_detached(void)
         errno = ENOMEM;
         return NULL;
     }
-    return arena_create(); /* owned stays 1: never adopted, never reaped */
+    rgi_arena *a = arena_create(); /* owned stays 1: never adopted, never reaped */
+    if (a != NULL)
+        a->detached = true;
+    return a;
 }
 
 rgi_span *rgi_arena_span_take(rgi_arena *a, size_t npages)
@@ -926,10 +930,10 @@ void rgi_arena_atfork_parent(void)
 void rgi_arena_atfork_child(void)
 {
     /* Only the forking thread lives on: every other arena becomes an orphan
-     * that later threads adopt or reap. */
+     * that later threads adopt or reap (a detached arena stays its user's). */
     size_t orphans = 0;
     for (rgi_arena *a = atomic_load(&arenas); a; a = a->next_all) {
-        if (a != tls_arena && atomic_load(&a->owned)) {
+        if (a != tls_arena && !a->detached && atomic_load(&a->owned)) {
             atomic_store(&a->owned, 0);
             orphans++;
         }
