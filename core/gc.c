@@ -3,8 +3,9 @@
  * finalizers at safepoints, the pacer and the limit rung.
  *
  * Algorithm.
- *  Heap.  Objects live in gspans carved from arena spans: one (type, size
- *  class) per span, so a block's type is its span's (no object header; the
+ *  Heap.  Objects live in gspans carved from the pages of one page heap
+ *  shared by all threads (a detached arena, Go's mheap; the collector's
+ *  metadata comes from it too): one (type, size class) per span, so a block's type is its span's (no object header; the
  *  pointer map is precise).  Each thread keeps the spans it allocates from
  *  in a small direct-mapped cache (Go's mcache) and allocates without a lock
  *  by scanning the span's alloc bits from its free index (Go's allocCache);
@@ -2463,8 +2464,9 @@ void rg_gc(void)
     }
 }
 
-/* The RGI_PRESSURE_GC rung.  It sweeps what the last cycle found dead and
- * asks for a cycle, then waits for it (bounded by the rung's timeout) when
+/* The RGI_PRESSURE_GC rung.  It sweeps what the last cycle found dead,
+ * gives the shared heap's empty segments back to the page layer, and asks
+ * for a cycle, then waits for it (bounded by the rung's timeout) when
  * the cycle can finish without this thread reaching a safepoint: the thread
  * is parked or not attached, or it is running but has handed over its roots
  * in the cycle now marking, or the cycle is past marking (ack_pending: every

@@ -63,12 +63,27 @@
  *     that the allocation the last cycle saw ends near the goal (between 60%
  *     and 95% of the way from heap_marked to the goal); rg_set_gc_percent
  *     / RG_GC_PERCENT (-1 / off disables it); the memory limit moves the
- *     trigger earlier, and the collector is the RGI_PRESSURE_GC rung of the
- *     limit ladder: an allocation that meets the limit waits (at most
- *     200 ms) for a cycle that can finish without the allocating thread's
- *     safepoint — one marking after that thread handed over its roots, or
- *     sweeping, or any cycle when it is parked or not attached — and
- *     otherwise gets only what the last cycle found dead.  GC CPU driven by
+ *     trigger earlier: the heap's room under the limit is its spans, its
+ *     free pages and the whole 2 MiB segments still committable, and a
+ *     cycle starts when the heap comes within 1.5x the last cycle's
+ *     allocation (at least a fifth of the room) of it.  The collector is the
+ *     RGI_PRESSURE_GC rung of the limit ladder: an allocation that meets the
+ *     limit sweeps what the last cycle found dead (empty spans and segments
+ *     go back to the page layer at once), then waits (at most 200 ms) for a
+ *     cycle that can finish without the allocating thread's safepoint — one
+ *     marking after that thread handed over its roots, or sweeping, or any
+ *     cycle when it is parked or not attached.  The one case the contract
+ *     makes impossible: a running thread that has not handed over its roots
+ *     in the current cycle (or that meets the limit before any cycle
+ *     started) holds locals the collector cannot see (rule 2), so no cycle
+ *     can end before its next safepoint; its allocation gets only what
+ *     earlier cycles freed, and fails with ENOMEM when that is not enough.
+ *     The trigger exists to make this rare: with one safepoint per thread
+ *     per cycle (see rule 5) every thread is normally black long before
+ *     the heap reaches the limit.  A thread that allocates a lot without a
+ *     safepoint (a long loop of rg_new with no rg_safepoint) shrinks that
+ *     margin; so does a live set that leaves less than about two segments
+ *     plus two cycles' allocation between it and the limit.  GC CPU driven by
  *     the limit is capped at 50% of the process's CPU while the heap keeps
  *     clear of the limit (no death spiral).  Each cycle ends a pool epoch.  memstats gc_cpu_fraction is, as Go's GCCPUFraction, the
  *     collector's CPU (its threads' CPU time plus the mutators' assist and
