@@ -122,4 +122,21 @@ check "stores under the limit" 40 "$stored"
 kill -0 "$pid2" 2>/dev/null || { echo "FAIL: server died under the limit"; fail=1; }
 kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null; rm -f "$out2"
 done
+
+# Hash collisions: with the key hash cut to 3 bits (a test knob) nearly
+# every key shares its hash with another, so stores, gets, deletes and
+# evictions go through the overflow map; the protocol suite must still
+# pass, and a collided key must survive its partner's delete.
+KVCACHE_TEST_HASH_BITS=3 start -p 0 -t 2 -m 16
+echo "== 3-bit key hash"
+timeout 60 memccapable -h 127.0.0.1 -p "$port" -a -t 5 || { echo "FAIL: memccapable with collisions"; fail=1; }
+ask 'set ca 0 0 1\r\nA\r\n' >/dev/null
+for k in cb cc cd ce cf cg ch ci cj; do ask "set $k 0 0 2\r\n$k\r\n" >/dev/null; done
+check "delete a collided key" "DELETED" "$(ask 'delete ca\r\n')"
+check "its partners stay" "VALUE cj 0 2" "$(ask 'get cj\r\n')"
+check "and it is gone" "END" "$(ask 'get ca\r\n')"
+check "set it again" "STORED" "$(ask 'set ca 0 0 1\r\nB\r\n')"
+check "and get it" "VALUE ca 0 1" "$(ask 'get ca\r\n')"
+kill -0 "$pid" 2>/dev/null || { echo "FAIL: server died with collisions"; fail=1; }
+stop
 exit $fail
