@@ -21,22 +21,27 @@
  *     buffer, allocated only then);
  *   - items (header, key, value) are objects of the collected heap
  *     (rg_new_array), the values of 16 heap maps (rg_map_new_heap, one
- *     mutex each; each map is a root), so a set, delete, eviction or
- *     flush_all just drops the map's reference and the collector reclaims
- *     the item.  A get sends the value straight from the item (sendmsg
+ *     mutex each; each map is a root) keyed by a seeded 64-bit hash of the
+ *     key (colliding keys go to one overflow map keyed by their bytes), so
+ *     a set, delete, eviction or flush_all just drops the map's reference
+ *     and the collector reclaims the item.  A get sends the value straight from the item (sendmsg
  *     iovecs, no copy) and pins the item in the batch's region
  *     (rg_region_keep): an item replaced or evicted while its bytes are on
  *     their way stays alive until the send completes and the region
  *     resets — no reference counts, no copies.  Each loop thread is
  *     attached to the collector, passes a safepoint at every turn of its
  *     loop and between commands, and is parked while it waits for events.
- *   - -m MiB is regio's hard limit (rg_set_memory_limit).  Items are evicted
- *     per shard in LRU order once the items' bytes pass 35% of the limit
- *     (with the collector's default pacing the heap then peaks near 70%,
- *     the rest is headroom for maps, regions and receive buffers), and again
- *     whenever an allocation fails (then with a safepoint, so the cycle that
- *     frees what was evicted can finish), so under a normal load a store
- *     never fails.
+ *   - -m MiB bounds the process: regio's hard limit (rg_set_memory_limit)
+ *     is -m less what the process holds outside regio (libraries, rings),
+ *     measured at start, so RSS stays near -m.  Items are evicted per
+ *     shard once the items' bytes pass 35% of -m (with the collector's
+ *     default pacing the heap then peaks near 70%, the rest is headroom for
+ *     maps, regions and receive buffers), and again whenever an allocation
+ *     fails (then with a safepoint, so the cycle that frees what was
+ *     evicted can finish), so under a normal load a store never fails.
+ *     Eviction is CLOCK (second chance): a get sets the item's reference
+ *     bit instead of moving it in the LRU list, and the eviction scan moves
+ *     the tail's referenced items back to the head once.
  *
  * Protocol: memcached's ASCII protocol (protocol.txt of memcached): get,
  * gets, set, add, replace, append, prepend, cas, delete, incr, decr, touch,
@@ -1434,6 +1439,8 @@ int main(int argc, char **argv)
     }
     if (!(workers = rg_malloc_zeroed((size_t)nthreads, sizeof *workers))) { perror("kvcache"); return 1; }
 #ifdef KV_URING
+    rg_memstats m0;
+    rg_read_memstats(&m0);
     rbuf_count = 8;
     while (rbuf_count < 256 && (uint64_t)rbuf_count * 2 * RBUF_SIZE * 32 * (uint64_t)nthreads <= (uint64_t)limit_mib << 20)
         rbuf_count *= 2;
@@ -1451,6 +1458,20 @@ int main(int argc, char **argv)
     }
 #endif
     (void)force_epoll;
+    /* -m bounds the process, not only regio (the goal is RSS within 5% of
+     * -m): regio's hard limit is -m less what the process holds outside
+     * regio — its libraries' code and data, the rings the kernel maps —
+     * measured now, each further loop counted like the first (its ring was
+     * just set up), plus 1% of -m for thread stacks.  Without this the
+     * heap may use the whole limit and RSS ends several MiB above -m. */
+    rg_memstats m1;
+    rg_read_memstats(&m1);
+    int64_t out0 = m0.rss > m0.sys ? (int64_t)(m0.rss - m0.sys) : 0;
+    int64_t out1 = m1.rss > m1.sys ? (int64_t)(m1.rss - m1.sys) : 0;
+    int64_t outside = out1 + (nthreads - 1) * (out1 > out0 ? out1 - out0 : 0) + (limit_mib << 20) / 100;
+    int64_t lim = (limit_mib << 20) - outside;
+    if (lim < (limit_mib << 20) / 2) lim = (limit_mib << 20) / 2;
+    rg_set_memory_limit(lim);
     printf("loop %s\n", use_uring ? "io_uring" : "epoll");
     printf("port %d\n", ntohs(a.sin_port));
     fflush(stdout);
