@@ -2,8 +2,9 @@
 # examples/kvcache/load.sh — memcaslap (libmemcached-tools) against kvcache
 # and against memcached, same settings for both, on 127.0.0.1, and a
 # side-by-side table: TPS, latency (memcaslap's log2 histogram: mean, p50 and
-# p99 buckets), peak RSS (VmHWM from /proc/PID/status, sampled once the runs
-# are over), and regio's GC cycles and longest pause (kvcache's `stats`).
+# p99 buckets), the share of gets that missed, peak RSS (VmHWM from
+# /proc/PID/status, sampled once the runs are over), and regio's GC cycles
+# and longest pause (kvcache's `stats`).
 #
 # Both servers run for the whole comparison; the load alternates between
 # them (round 1: kvcache then memcached, round 2: memcached then kvcache, ...)
@@ -121,6 +122,7 @@ run() { # name port round
   printf 'load: round %d %-9s %10s TPS\n' "$3" "$1" "$t"
   echo "$1 $3 $t" >>"$tmp/tps"
   hist_of "$f" | sed "s/^/$1 /" >>"$tmp/hist"
+  awk -v n="$1" '/^cmd_get:/ { g = $2 } /^get_misses:/ { m = $2 } END { print n, g + 0, m + 0 }' "$f" >>"$tmp/miss"
 }
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) = 1 ]; then run kvcache "$kport" "$r"; run memcached "$mport" "$r"
@@ -157,6 +159,10 @@ printf '%-30s %14s %14s\n' "latency mean (us)" "$kavg" "$mavg"
 printf '%-30s %14s %14s\n' "latency p50 bucket (us)" "$kp50" "$mp50"
 printf '%-30s %14s %14s\n' "latency p99 bucket (us)" "$kp99" "$mp99"
 printf '%-30s %14s %14s %12s\n' "peak RSS (MiB, VmHWM)" "$((khwm / 1024))" "$((mhwm / 1024))" "kv $rss_ratio"
+miss_of() { awk -v n="$1" '$1 == n { g += $2; m += $3 } END { printf "%.1f", g ? 100 * m / g : 0 }' "$tmp/miss"; }
+# a server that holds fewer items misses more gets, and a miss ("END") is
+# cheaper to serve and to read than a hit: compare TPS with this in view
+printf '%-30s %14s %14s\n' "get misses (% of gets)" "$(miss_of kvcache)" "$(miss_of memcached)"
 printf '%-30s %14s %14s\n' "evictions" "$evk" "$evm"
 printf '%-30s %14s %14s\n' "regio GC cycles during the run" "$dgc" "-"
 printf '%-30s %14s %14s\n' "regio longest GC pause (us)" "$pus" "-"
