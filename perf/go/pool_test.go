@@ -44,8 +44,8 @@ func BenchmarkChanSendRecv(b *testing.B) {
 	}
 }
 
-func BenchmarkChanProdCons(b *testing.B) {
-	c := make(chan uint64, 1024)
+// prodCons sends b.N elements through c to a consumer goroutine.
+func prodCons(b *testing.B, c chan uint64) {
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < b.N; i++ {
@@ -59,21 +59,10 @@ func BenchmarkChanProdCons(b *testing.B) {
 	<-done
 }
 
+func BenchmarkChanProdCons(b *testing.B) { prodCons(b, make(chan uint64, 1024)) }
+
 // The same pair on an unbuffered channel: every element is a rendezvous.
-func BenchmarkChanUnbufferedProdCons(b *testing.B) {
-	c := make(chan uint64)
-	done := make(chan struct{})
-	go func() {
-		for i := 0; i < b.N; i++ {
-			<-c
-		}
-		close(done)
-	}()
-	for i := 0; i < b.N; i++ {
-		c <- uint64(i)
-	}
-	<-done
-}
+func BenchmarkChanUnbufferedProdCons(b *testing.B) { prodCons(b, make(chan uint64)) }
 
 // BufferPool: the seed's channel-backed pool (take from the channel or make
 // a new buffer; put back unless the channel is full).
