@@ -123,8 +123,7 @@ int main(void)
     bool raised = false;
     if (free_pages < EXTRA_PAGES) {
         long want = saved_nr + (EXTRA_PAGES - free_pages);
-        if (tu_write_long(TU_NR_HUGEPAGES, want) != 0 || tu_read_long(TU_NR_HUGEPAGES) < want) {
-            tu_write_long(TU_NR_HUGEPAGES, saved_nr);
+        if (tu_hugepages_raise(saved_nr, want) != 0) {
             printf("dpdk_hugepages: cannot reserve %d hugepages (needs root and free memory), skipping\n",
                    EXTRA_PAGES);
             return CU_SKIP_EXIT;
@@ -138,8 +137,8 @@ int main(void)
         body();
     int st = 0;
     child_rc = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 2;
-    if (raised && tu_write_long(TU_NR_HUGEPAGES, saved_nr) != 0)
-        fprintf(stderr, "dpdk_hugepages: could not restore nr_hugepages to %ld\n", saved_nr);
+    if (raised)
+        tu_hp_restore();
     if (child_rc == 77) {
         printf("dpdk_hugepages: EAL cannot start on hugepages here, skipping\n");
         return CU_SKIP_EXIT;

@@ -69,7 +69,7 @@ int main(void)
     rg_init(NULL);
     saved = tu_read_long(TU_NR_HUGEPAGES);
     bool have = false;
-    if (saved >= 0 && tu_write_long(TU_NR_HUGEPAGES, saved + 8) == 0 && tu_read_long(TU_NR_HUGEPAGES) >= saved + 8)
+    if (saved >= 0 && tu_hugepages_raise(saved, saved + 8) == 0)
         have = true;
     static const cu_test with[] = {
         {"THP and 4 KiB backings are reported", test_thp_and_off},
@@ -81,8 +81,8 @@ int main(void)
         {NULL, NULL},
     };
     int rc = cu_run("hugepages", have ? with : without);
-    if (saved >= 0 && have)
-        tu_write_long(TU_NR_HUGEPAGES, saved); /* restore the previous reservation */
+    if (have)
+        tu_hp_restore(); /* the previous reservation, before the verdict */
     if (!have && rc == 0) {
         printf("hugepages: cannot reserve explicit hugepages here (not root?): explicit case skipped\n");
         return CU_SKIP_EXIT;

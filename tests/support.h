@@ -1,6 +1,7 @@
 /* tests/support.h — small helpers several suites share: the sanitizer a
  * build runs under, a check that ends a forked child, /proc and /sys
- * number files (nr_hugepages save and restore), a memstats reader, and the
+ * number files, an nr_hugepages raise that is undone even when the test is
+ * stopped, a memstats reader, and the
  * "allocate until the limit refuses, never above it" probe.  Header-only,
  * static inline, so a suite pays only for what it uses. */
 #ifndef REGIO_TESTS_SUPPORT_H
@@ -9,8 +10,11 @@
 #include "regio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 /* TU_UNDER_TSAN: 1 under ThreadSanitizer (gcc or clang), else 0. */
@@ -59,6 +63,57 @@ static inline int tu_write_long(const char *path, long v)
         return -1;
     int rc = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
     return fclose(f) == 0 ? rc : -1;
+}
+
+/* Raises /proc/sys/vm/nr_hugepages to `want` and puts `saved` back at exit
+ * and on SIGTERM, SIGINT or SIGHUP (meson's timeout sends SIGTERM), so a
+ * test that is stopped half-way never leaves pages reserved.  Forked
+ * children inherit the handlers but only the process that raised restores.
+ * Returns 0, or -1 when the kernel refused (nothing is left changed). */
+static long tu_hp_saved = -1;
+static pid_t tu_hp_owner;
+static char tu_hp_text[24];
+static size_t tu_hp_len;
+
+static inline void tu_hp_restore(void)
+{
+    if (tu_hp_saved < 0 || getpid() != tu_hp_owner)
+        return;
+    int fd = open(TU_NR_HUGEPAGES, O_WRONLY); /* async-signal-safe calls only */
+    if (fd >= 0) {
+        if (write(fd, tu_hp_text, tu_hp_len) < 0) {
+            /* nothing more a handler can do */
+        }
+        close(fd);
+    }
+    tu_hp_saved = -1;
+}
+
+static inline void tu_hp_on_signal(int sig)
+{
+    tu_hp_restore();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static inline int tu_hugepages_raise(long saved, long want)
+{
+    tu_hp_len = (size_t)snprintf(tu_hp_text, sizeof tu_hp_text, "%ld\n", saved);
+    tu_hp_owner = getpid();
+    tu_hp_saved = saved;
+    static int hooked;
+    if (!hooked) {
+        hooked = 1;
+        atexit(tu_hp_restore);
+        signal(SIGTERM, tu_hp_on_signal);
+        signal(SIGINT, tu_hp_on_signal);
+        signal(SIGHUP, tu_hp_on_signal);
+    }
+    if (tu_write_long(TU_NR_HUGEPAGES, want) != 0 || tu_read_long(TU_NR_HUGEPAGES) < want) {
+        tu_hp_restore();
+        return -1;
+    }
+    return 0;
 }
 
 /* A fresh memstats snapshot (static: the struct is large). */
