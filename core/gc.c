@@ -64,6 +64,7 @@
 #include "gc_internal.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -219,6 +220,21 @@ static _Atomic uint64_t st_mallocs, st_frees, st_total_alloc, st_freed_bytes, st
 static _Atomic uint64_t cycles_done, forced_by_limit;
 static _Atomic uint64_t pause_total, last_gc_ns, next_gc_goal, pause_max_cycle;
 static _Atomic uint64_t gc_cpu_ns, pause_ring[256];
+/* Acknowledgements observed (issue 5: what a thread does during a long
+ * one).  Each ack by a running thread is timed in parts and bracketed by
+ * getrusage(RUSAGE_THREAD): an involuntary context switch inside it means
+ * the OS preempted the thread (the pause is the machine's), a voluntary one
+ * that it blocked (on a lock); an ack with neither is "clean", its time the
+ * collector's own work.  Totals since start, plus per-cycle figures for
+ * gctrace (relaxed: statistics only). */
+enum { ACK_CACHE = 0, ACK_ROOTS, ACK_FLUSH, ACK_NPARTS };
+typedef struct ack_cycle {
+    _Atomic uint64_t n[HS_SWEEP + 1], max[HS_SWEEP + 1], part_max[HS_SWEEP + 1][ACK_NPARTS];
+    _Atomic uint64_t preempted, blocked, clean_max, preempted_max;
+} ack_cycle;
+static ack_cycle acyc;                 /* this cycle's (reset at its start) */
+static _Atomic uint64_t pause_clean_max_cycle, pause_clean_ring[256];
+static _Atomic uint64_t acks_total, acks_preempted, acks_blocked, ack_max_ns, ack_max_clean_ns;
 static _Atomic uint64_t gc_assist_ns;  /* mutators' mark work (assists, safepoint steps) */
 static uint64_t start_ns;
 static _Atomic uint64_t limit_cycle_gate_ns; /* limit-forced cycles wait until then */
@@ -1404,30 +1420,57 @@ static void scan_collector_roots(gwork *w)
 /* ---------------------------------------------------------------------------
  * Handshakes
  * ------------------------------------------------------------------------- */
-/* The work of acknowledging handshake `kind` for thread t (t itself at a
- * safepoint, or the collector holding t parked). */
-static void ack_work(gthread *t, int kind)
+/* Raises *m to v (relaxed: statistics). */
+static inline void stat_max(_Atomic uint64_t *m, uint64_t v)
 {
+    uint64_t cur = atomic_load_explicit(m, memory_order_relaxed);
+    while (v > cur && !atomic_compare_exchange_weak_explicit(m, &cur, v, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* The work of acknowledging handshake `kind` for thread t (t itself at a
+ * safepoint, or the collector holding t parked).  `parts`, when not NULL,
+ * gets the time spent in each part (ACK_*): the thread's own acks are
+ * timed for gctrace. */
+static void ack_work(gthread *t, int kind, uint64_t *parts)
+{
+    uint64_t t0 = parts ? rgi_now_ns() : 0, t1;
+#define ACK_PART(k)                         \
+    do {                                    \
+        if (parts) {                        \
+            t1 = rgi_now_ns();              \
+            parts[k] += t1 - t0;            \
+            t0 = t1;                        \
+        }                                   \
+    } while (0)
     switch (kind) {
     case HS_START:
         break; /* seeing the new hs_word means seeing the barrier on */
     case HS_ROOTS:
         release_cache(t); /* its spans allocated white */
         t->black = true;
+        ACK_PART(ACK_CACHE);
         scan_roots(t, &t->gw);
+        ACK_PART(ACK_ROOTS);
         flush_gray(&t->gw);
+        ACK_PART(ACK_FLUSH);
         t->roots_cycle = atomic_load_explicit(&cycle_seq, memory_order_relaxed);
         break;
     case HS_TERM:
         scan_roots(t, &t->gw);
+        ACK_PART(ACK_ROOTS);
         flush_gray(&t->gw);
+        ACK_PART(ACK_FLUSH);
         break;
     case HS_SWEEP:
         flush_gray(&t->gw);
+        ACK_PART(ACK_FLUSH);
         release_cache(t); /* its black spans: swept after this handshake */
         t->black = false;
+        ACK_PART(ACK_CACHE);
         break;
     }
+#undef ACK_PART
 }
 
 static void account_flush(gthread *me);
@@ -1454,19 +1497,45 @@ static int ack_pending(gthread *me, bool safepoint)
     if (!safepoint && (hw & 0xff) == HS_ROOTS &&
         me->roots_cycle != atomic_load_explicit(&cycle_seq, memory_order_relaxed))
         return HS_NONE;
+    int kind = (int)(hw & 0xff);
+    struct rusage r0, r1;
+    bool ru = getrusage(RUSAGE_THREAD, &r0) == 0;
+    uint64_t parts[ACK_NPARTS] = {0};
     uint64_t t0 = rgi_now_ns();
-    ack_work(me, (int)(hw & 0xff));
+    ack_work(me, kind, parts);
     account_flush(me);
-    uint64_t d = rgi_now_ns() - t0;
-    uint64_t m = atomic_load_explicit(&pause_max_cycle, memory_order_relaxed);
-    while (d > m && !atomic_compare_exchange_weak_explicit(&pause_max_cycle, &m, d, memory_order_relaxed, memory_order_relaxed))
-        ;
     /* release: the collector (acquire load of ack_seq) sees the work done */
     atomic_store_explicit(&me->ack_seq, hw >> 8, memory_order_release);
-    pthread_mutex_lock(&gc_lock);
-    pthread_cond_broadcast(&gc_cond);
-    pthread_mutex_unlock(&gc_lock);
-    return (int)(hw & 0xff);
+    /* No wake-up of the collector here: it polls (handshake()).  A futex
+     * wake costs ~5 us in a VM and, with as many runnable threads as CPUs,
+     * often gets this thread preempted by the one it woke, inside the
+     * pause: gctrace showed acks of 1-10 ms whose own work took 2 us. */
+    uint64_t d = rgi_now_ns() - t0;
+    ru = ru && getrusage(RUSAGE_THREAD, &r1) == 0;
+    bool preempted = ru && r1.ru_nivcsw != r0.ru_nivcsw;
+    bool blocked = ru && r1.ru_nvcsw != r0.ru_nvcsw;
+    stat_max(&pause_max_cycle, d);
+    stat_max(&ack_max_ns, d);
+    atomic_fetch_add_explicit(&acks_total, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&acyc.n[kind], 1, memory_order_relaxed);
+    stat_max(&acyc.max[kind], d);
+    for (int k = 0; k < ACK_NPARTS; k++)
+        stat_max(&acyc.part_max[kind][k], parts[k]);
+    if (preempted) {
+        atomic_fetch_add_explicit(&acks_preempted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&acyc.preempted, 1, memory_order_relaxed);
+        stat_max(&acyc.preempted_max, d);
+    }
+    if (blocked) {
+        atomic_fetch_add_explicit(&acks_blocked, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&acyc.blocked, 1, memory_order_relaxed);
+    }
+    if (!preempted && !blocked) {
+        stat_max(&pause_clean_max_cycle, d);
+        stat_max(&ack_max_clean_ns, d);
+        stat_max(&acyc.clean_max, d);
+    }
+    return kind;
 }
 
 /* Publishes handshake `kind` and waits until every thread acknowledged it,
@@ -1495,7 +1564,8 @@ static void handshake(int kind, gwork *w)
     /* seq_cst: Dekker pair with rg_unpark's CAS of the thread state followed
      * by its load of hs_word: either we see it running, or it sees us */
     atomic_store_explicit(&hs_word, (seq << 8) | (uint64_t)kind, memory_order_seq_cst);
-    uint64_t t_start = rgi_now_ns(), warned = 0;
+    uint64_t t_start = rgi_now_ns(), warned = 0, backoff = 20000;
+    unsigned last_acked = 0;
     for (;;) {
         bool all = true;
         for (gthread *t = threads; t; t = t->next) {
@@ -1503,7 +1573,7 @@ static void handshake(int kind, gwork *w)
                 continue;
             int parked = T_PARKED;
             if (atomic_compare_exchange_strong_explicit(&t->state, &parked, T_BUSY, memory_order_seq_cst, memory_order_seq_cst)) {
-                ack_work(t, kind);
+                ack_work(t, kind, NULL);
                 atomic_store_explicit(&t->ack_seq, seq, memory_order_relaxed);
                 /* release: pairs with the acquire CAS in rg_unpark */
                 atomic_store_explicit(&t->state, T_PARKED, memory_order_release);
@@ -1521,7 +1591,17 @@ static void handshake(int kind, gwork *w)
             pthread_mutex_lock(&gc_lock);
             continue;
         }
-        rgi_cond_wait_ns(&gc_cond, &gc_lock, 1000000);
+        /* Acks do not wake us (ack_pending): poll, 20 us doubling to 1 ms,
+         * back to 20 us whenever an ack came in since the last look */
+        unsigned acked = 0;
+        for (gthread *t = threads; t; t = t->next)
+            acked += atomic_load_explicit(&t->ack_seq, memory_order_relaxed) == seq;
+        if (acked != last_acked)
+            backoff = 20000;
+        last_acked = acked;
+        rgi_cond_wait_ns(&gc_cond, &gc_lock, backoff);
+        if (backoff < 1000000)
+            backoff *= 2;
         uint64_t now = rgi_now_ns();
         bool report = now - t_start > (warned + 1) * 1000000000ull;
         if (report)
@@ -2237,6 +2317,8 @@ static void run_cycle(const char *why, gthread *caller)
     ci.heap_before = atomic_load(&heap_live);
     uint64_t alloc0 = atomic_load(&st_total_alloc);
     atomic_store(&pause_max_cycle, 0);
+    atomic_store(&pause_clean_max_cycle, 0);
+    memset(&acyc, 0, sizeof acyc); /* statistics: a late ack of the last cycle may land in either */
     nwaited_tids = 0;
 
     start_helpers();
@@ -2357,6 +2439,7 @@ static void run_cycle(const char *why, gthread *caller)
     uint64_t n = atomic_load(&cycles_done);
     uint64_t pause = atomic_load(&pause_max_cycle);
     atomic_store(&pause_ring[n % 256], pause);
+    atomic_store(&pause_clean_ring[n % 256], atomic_load(&pause_clean_max_cycle));
     atomic_fetch_add(&pause_total, pause);
     uint64_t cpu = ci.cpu_end - ci.cpu0;
     atomic_fetch_add(&gc_cpu_ns, cpu);
@@ -2390,6 +2473,26 @@ static void run_cycle(const char *why, gthread *caller)
                 (double)ci.heap_before / 1e6, (double)ci.heap_marked_bytes / 1e6, (double)ci.heap_after / 1e6,
                 (double)ci.goal / 1e6, lim, ci.threads, wt, ci.rounds, (double)pause / 1e3, ci.why ? " (" : "", ci.why ? ci.why : "",
                 ci.why ? ")" : "");
+        /* the acknowledgements: per handshake kind the count, the longest
+         * and the longest of each part; then how many were preempted or
+         * blocked, and the longest with no context switch */
+        static const char *const hs_name[] = {"", "start", "roots", "term", "sweep"};
+        char ab[512];
+        size_t ao = 0;
+        for (int k = HS_START; k <= HS_SWEEP && ao < sizeof ab - 96; k++) {
+            uint64_t cnt = atomic_load_explicit(&acyc.n[k], memory_order_relaxed);
+            if (cnt == 0)
+                continue;
+            ao += (size_t)snprintf(ab + ao, sizeof ab - ao, " %s %llu max %.1f (cache %.1f roots %.1f flush %.1f)",
+                                   hs_name[k], (unsigned long long)cnt, (double)atomic_load(&acyc.max[k]) / 1e3,
+                                   (double)atomic_load(&acyc.part_max[k][ACK_CACHE]) / 1e3,
+                                   (double)atomic_load(&acyc.part_max[k][ACK_ROOTS]) / 1e3,
+                                   (double)atomic_load(&acyc.part_max[k][ACK_FLUSH]) / 1e3);
+        }
+        fprintf(stderr, "gc %llu acks (us):%s; preempted %llu (max %.1f), blocked %llu, clean max %.1f\n",
+                (unsigned long long)n + 1, ab, (unsigned long long)atomic_load(&acyc.preempted),
+                (double)atomic_load(&acyc.preempted_max) / 1e3, (unsigned long long)atomic_load(&acyc.blocked),
+                (double)atomic_load(&acyc.clean_max) / 1e3);
     }
     atomic_store(&cycles_done, n + 1);
     tls_in_gc = was;
@@ -2753,6 +2856,24 @@ void rgi_gc_read_stats(rgi_gc_stats *st)
     st->marked_bytes = atomic_load(&heap_marked);
     st->finalizers_run = atomic_load(&st_fin_run);
     st->forced_by_limit = atomic_load(&forced_by_limit);
+}
+
+int rg_gc_read_pauses(rg_gc_pauses *out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->acks = atomic_load(&acks_total);
+    out->acks_preempted = atomic_load(&acks_preempted);
+    out->acks_blocked = atomic_load(&acks_blocked);
+    out->max_ns = atomic_load(&ack_max_ns);
+    out->max_clean_ns = atomic_load(&ack_max_clean_ns);
+    out->num_gc = atomic_load(&cycles_done);
+    for (int i = 0; i < 256; i++) {
+        out->pause_ns[i] = atomic_load(&pause_ring[i]);
+        out->clean_ns[i] = atomic_load(&pause_clean_ring[i]);
+    }
+    return 0;
 }
 
 void rgi_gc_fill_memstats(rg_memstats *out)

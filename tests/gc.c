@@ -6,6 +6,7 @@
 #include "gc_internal.h"
 #include "gc_nodes.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -265,6 +266,60 @@ static void test_parked_never_delays(void)
     pthread_join(th, &ok);
     rg_unpark();
     CU_ASSERT_EQUAL((uintptr_t)ok, 1);
+}
+
+/* Pause accounting: the acknowledgements a running thread makes are
+ * counted and split into preempted / blocked / clean, consistently with
+ * memstats' PauseNs ring. */
+static atomic_int pauses_stop, pauses_started;
+static void *pauses_mutator(void *arg)
+{
+    (void)arg;
+    rg_thread_attach();
+    void *keep = NULL;
+    rg_root *r = rg_root_add(&keep);
+    atomic_store(&pauses_started, 1);
+    while (!atomic_load(&pauses_stop)) {
+        for (int i = 0; i < 64; i++)
+            keep = mk((uint64_t)i);
+        rg_safepoint();
+    }
+    rg_root_remove(r);
+    rg_thread_detach();
+    return NULL;
+}
+
+static void test_pause_accounting(void)
+{
+    CU_ASSERT_EQUAL(rg_gc_read_pauses(NULL), -EINVAL);
+    rg_gc_pauses p0, p1;
+    CU_ASSERT_EQUAL(rg_gc_read_pauses(&p0), 0);
+    atomic_store(&pauses_stop, 0);
+    atomic_store(&pauses_started, 0);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, pauses_mutator, NULL), 0);
+    while (!atomic_load(&pauses_started))
+        usleep(1000);
+    for (int i = 0; i < 5; i++)
+        rg_gc(); /* the mutator acknowledges every handshake itself */
+    atomic_store(&pauses_stop, 1);
+    rg_park();
+    pthread_join(th, NULL);
+    rg_unpark();
+    CU_ASSERT_EQUAL(rg_gc_read_pauses(&p1), 0);
+    CU_ASSERT(p1.num_gc >= p0.num_gc + 5);
+    CU_ASSERT(p1.acks > p0.acks);
+    CU_ASSERT(p1.acks_preempted <= p1.acks && p1.acks_blocked <= p1.acks);
+    CU_ASSERT(p1.max_clean_ns <= p1.max_ns);
+    CU_ASSERT(p1.max_ns > 0);
+    rg_memstats ms;
+    rg_read_memstats(&ms);
+    for (uint64_t c = p0.num_gc; c < p1.num_gc && c < p0.num_gc + 256; c++) {
+        CU_ASSERT(p1.clean_ns[c % 256] <= p1.pause_ns[c % 256]);
+        CU_ASSERT(p1.pause_ns[c % 256] <= p1.max_ns);
+        if (ms.num_gc == p1.num_gc)
+            CU_ASSERT_EQUAL(p1.pause_ns[c % 256], ms.pause_ns[c % 256]);
+    }
 }
 
 /* Rule 3: region pins are roots while their region lives. */
@@ -798,6 +853,7 @@ int main(void)
         {"finalizers at safepoints", test_finalizers},
         {"locals valid until safepoint", test_locals_until_safepoint},
         {"parked threads never delay", test_parked_never_delays},
+        {"pause accounting", test_pause_accounting},
         {"region pins are roots", test_region_pins},
         {"large objects", test_large},
         {"large objects scanned in oblets", test_large_oblets},

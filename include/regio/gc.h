@@ -212,6 +212,30 @@ RG_EXPORT void rg_gc(void);
 #define RG_GC_THREADS_MAX 64
 RG_EXPORT int rg_set_gc_threads(int n);
 
+/* Handshake pauses, split by what the OS did during them (no DESIGN.md
+ * signature; issue 5).  A thread's pause is its acknowledgement of a
+ * handshake (rule 5 above): rg_memstats.pause_ns holds each cycle's longest.
+ * regio brackets every acknowledgement a running thread makes with
+ * getrusage(RUSAGE_THREAD): one with an involuntary context switch was
+ * preempted (the OS ran something else: on a machine with fewer CPUs than
+ * runnable threads a pause then includes a time slice), one with a
+ * voluntary switch blocked (waited on a lock), and one with neither is
+ * clean: its time is regio's own work.  Counts are since start; the rings
+ * are indexed like rg_memstats.pause_ns (cycle number % 256). */
+typedef struct rg_gc_pauses {
+    uint64_t acks;            /* acknowledgements made by running threads */
+    uint64_t acks_preempted;  /* ... with an involuntary context switch */
+    uint64_t acks_blocked;    /* ... with a voluntary one */
+    uint64_t max_ns;          /* the longest acknowledgement */
+    uint64_t max_clean_ns;    /* the longest clean one */
+    uint64_t num_gc;          /* completed cycles */
+    uint64_t pause_ns[256];   /* per cycle: its longest acknowledgement (as rg_memstats) */
+    uint64_t clean_ns[256];   /* per cycle: its longest clean acknowledgement */
+} rg_gc_pauses;
+
+/* Fills *out.  Returns 0, or -EINVAL for a NULL out. */
+RG_EXPORT int rg_gc_read_pauses(rg_gc_pauses *out);
+
 #ifdef __cplusplus
 }
 #endif
