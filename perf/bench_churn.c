@@ -41,9 +41,12 @@
  * nominal live set (entries + bucket array), set before the first
  * allocation.  A monitor thread (not attached to the collector) samples
  * /proc/self/statm every 2 ms and counts samples above the limit, and reads
- * rg_memstats every 50 ms to collect each cycle's pause from the PauseNs
- * ring (a cycle's pause is its longest per-thread handshake
- * acknowledgement) and the peak committed bytes.  Peak RSS is also read
+ * rg_memstats and rg_gc_read_pauses every 50 ms to collect each cycle's
+ * pause from the PauseNs ring (a cycle's pause is its longest per-thread
+ * handshake acknowledgement), the same cycle's longest "clean" ack (no
+ * context switch inside it: the collector's own work, not the OS's
+ * preemption) and the peak committed bytes; the summary gives both, and
+ * how many acks in the window were preempted or blocked.  Peak RSS is also read
  * from getrusage (VmHWM) at the end.
  *
  * GC CPU.  Three figures: memstats' gc_cpu_fraction over the churn window
@@ -430,7 +433,7 @@ typedef struct monitor {
     atomic_uint_fast64_t first_cycle; /* pauses of cycles from here on are kept; UINT64_MAX = none yet */
     uint64_t rss_max, rss_samples, rss_over, sys_max, cpu;
     uint64_t seen_gc, lost;
-    uint64_t *pauses;
+    uint64_t *pauses, *clean; /* per cycle: longest ack, longest ack with no context switch */
     size_t npauses, cap;
 } monitor;
 
@@ -447,27 +450,29 @@ static uint64_t read_rss(int fd)
     return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static void monitor_pauses(monitor *m, const rg_memstats *ms)
+static void monitor_pauses(monitor *m, const rg_gc_pauses *gp)
 {
     uint64_t from = atomic_load(&m->first_cycle);
     if (from == UINT64_MAX)
         return;
     if (m->seen_gc < from)
         m->seen_gc = from;
-    if (ms->num_gc > m->seen_gc + 256) {
-        m->lost += ms->num_gc - 256 - m->seen_gc;
-        m->seen_gc = ms->num_gc - 256;
+    if (gp->num_gc > m->seen_gc + 256) {
+        m->lost += gp->num_gc - 256 - m->seen_gc;
+        m->seen_gc = gp->num_gc - 256;
     }
-    for (; m->seen_gc < ms->num_gc; m->seen_gc++) {
+    for (; m->seen_gc < gp->num_gc; m->seen_gc++) {
         if (m->npauses == m->cap) {
             m->cap = m->cap ? 2 * m->cap : 1024;
             m->pauses = realloc(m->pauses, m->cap * sizeof *m->pauses);
-            if (m->pauses == NULL) {
+            m->clean = realloc(m->clean, m->cap * sizeof *m->clean);
+            if (m->pauses == NULL || m->clean == NULL) {
                 perror("realloc");
                 exit(2);
             }
         }
-        m->pauses[m->npauses++] = ms->pause_ns[m->seen_gc % 256];
+        m->clean[m->npauses] = gp->clean_ns[m->seen_gc % 256];
+        m->pauses[m->npauses++] = gp->pause_ns[m->seen_gc % 256];
     }
 }
 
@@ -489,7 +494,9 @@ static void *monitor_main(void *arg)
             rg_read_memstats(&ms);
             if (ms.sys > m->sys_max)
                 m->sys_max = ms.sys;
-            monitor_pauses(m, &ms);
+            rg_gc_pauses gp;
+            rg_gc_read_pauses(&gp);
+            monitor_pauses(m, &gp);
         }
         if (last)
             break;
@@ -688,6 +695,8 @@ int main(int argc, char **argv)
 
     /* Churn. */
     rg_memstats ms0, ms1;
+    static rg_gc_pauses gp0, gp1;
+    rg_gc_read_pauses(&gp0);
     rg_read_memstats(&ms0);
     atomic_store(&mon.first_cycle, ms0.num_gc);
     worker *w = calloc((size_t)threads, sizeof *w);
@@ -709,6 +718,7 @@ int main(int argc, char **argv)
         pthread_join(w[i].th, NULL);
     uint64_t t1 = now_ns(), pc1 = cpu_process();
     rg_read_memstats(&ms1);
+    rg_gc_read_pauses(&gp1);
     atomic_store(&mon.stop, 1);
     pthread_join(mon.th, NULL);
     struct rusage ru;
@@ -762,6 +772,13 @@ int main(int argc, char **argv)
         p50 = mon.pauses[mon.npauses / 2];
         p99 = mon.pauses[(mon.npauses * 99) / 100];
     }
+    /* the same cycles' longest clean acks (no context switch inside) */
+    qsort(mon.clean, mon.npauses, sizeof *mon.clean, cmp_u64);
+    uint64_t cmax = 0, c50 = 0;
+    if (mon.npauses) {
+        cmax = mon.clean[mon.npauses - 1];
+        c50 = mon.clean[mon.npauses / 2];
+    }
     if (hf) {
         for (size_t i = 0; i < mon.npauses; i++)
             fprintf(hf, "%s\t%d\tall\tcycle_pause\t%llu\t1\n", sys, threads, (unsigned long long)mon.pauses[i]);
@@ -775,7 +792,8 @@ int main(int argc, char **argv)
     double other = (proc_cpu - (double)mut_cpu / 1e9 - (double)mon.cpu / 1e9) / (wall * (double)ncpu);
     printf("summary %s threads=%d live_mib=%.0f keys=%llu buckets=%llu bucket_arrays=%llu limit_mib=%.0f secs=%.1f "
            "build_s=%.2f rate=%.0f ops=%llu ops_per_s=%.0f cycles=%llu pauses_seen=%zu pauses_lost=%llu "
-           "pause_p50_us=%.1f pause_p99_us=%.1f pause_max_us=%.1f lat_p50_us=%.2f lat_p99_us=%.2f "
+           "pause_p50_us=%.1f pause_p99_us=%.1f pause_max_us=%.1f pause_clean_p50_us=%.1f pause_clean_max_us=%.1f "
+           "acks=%llu acks_preempted=%llu acks_blocked=%llu lat_p50_us=%.2f lat_p99_us=%.2f "
            "lat_p999_us=%.2f lat_max_us=%.1f clean_p999_us=%.2f clean_max_us=%.1f slow_clean=%llu slow_preempted=%llu "
            "slow_blocked=%llu sp_max_us=%.1f gc_cpu_memstats=%.4f gc_cpu=%.4f nonmutator_cpu=%.4f "
            "proc_cpu_s=%.2f cpu_us_per_op=%.3f rss_base_mib=%.1f peak_rss_mib=%.1f rss_max_sampled_mib=%.1f rss_samples=%llu "
@@ -785,7 +803,9 @@ int main(int argc, char **argv)
            (unsigned long long)(g_chunk_bits == g_bits ? 1 : nb >> g_chunk_bits), limit > 0 ? limit / 1048576.0 : -1.0,
            wall, build_s, g_rate, (unsigned long long)ops, (double)ops / wall,
            (unsigned long long)(ms1.num_gc - ms0.num_gc), mon.npauses, (unsigned long long)mon.lost, p50 / 1e3,
-           p99 / 1e3, pmax / 1e3, hq(&all[0], 0.5) / 1e3, hq(&all[0], 0.99) / 1e3, hq(&all[0], 0.999) / 1e3,
+           p99 / 1e3, pmax / 1e3, c50 / 1e3, cmax / 1e3, (unsigned long long)(gp1.acks - gp0.acks),
+           (unsigned long long)(gp1.acks_preempted - gp0.acks_preempted),
+           (unsigned long long)(gp1.acks_blocked - gp0.acks_blocked), hq(&all[0], 0.5) / 1e3, hq(&all[0], 0.99) / 1e3, hq(&all[0], 0.999) / 1e3,
            all[0].max / 1e3, hq(&all[2], 0.999) / 1e3, all[2].max / 1e3, (unsigned long long)slow[0],
            (unsigned long long)slow[1], (unsigned long long)slow[2], all[1].max / 1e3, gc_cpu_wall, gc_cpu_wall / (double)ncpu, other, proc_cpu,
            ops ? proc_cpu * 1e6 / (double)ops : 0, rss_base / 1048576.0, ru.ru_maxrss / 1024.0, mon.rss_max / 1048576.0,
@@ -799,5 +819,6 @@ int main(int argc, char **argv)
     free(all);
     free(w);
     free(mon.pauses);
+    free(mon.clean);
     return (fails || missing || damaged) ? 1 : 0;
 }

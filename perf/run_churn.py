@@ -95,6 +95,12 @@ def tables(summaries, threads_rows, base):
         pause = f"{us(s['pause_p50_us'])} / {us(s['pause_p99_us'])} / {us(s['pause_max_us'])}"
         if "stw_max_us" in s:
             pause += f" (single STW max {us(s['stw_max_us'])})"
+        if "pause_clean_max_us" in s:
+            # regio: the same cycles' longest acks with no context switch,
+            # and how many acks the OS preempted or blocked
+            pause += (f"; without preemption {us(s['pause_clean_p50_us'])} / {us(s['pause_clean_max_us'])}"
+                      f" ({fmt(s['acks_preempted'], 0)} of {fmt(s['acks'], 0)} acks preempted,"
+                      f" {fmt(s['acks_blocked'], 0)} blocked)")
         out.append("| " + " | ".join([
             s["sys"], fmt(s["threads"], 0), fmt(s["ops_per_s"], 0), fmt(s["cycles"], 0), pause,
             us(s["lat_p50_us"]), us(s["lat_p99_us"]), us(s["lat_p999_us"]), us(s["lat_max_us"]),
