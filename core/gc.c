@@ -111,9 +111,11 @@ struct gspan {
     _Atomic uint32_t sweepgen;
     _Atomic uint32_t freeindex;  /* blocks below it were handed out since the sweep */
     uint32_t abase;              /* holder: first block of the word in acache */
+    _Atomic uint32_t black_from; /* alloc_black: freeindex when the holder cached it */
     uint32_t nalloc;             /* heap lock: blocks live after the last sweep */
     uint64_t acache;             /* holder: inverted alloc bits of word abase/64, taken bits cleared */
-    uint8_t large, cached, alloc_black, list, finq_linked;
+    uint8_t large, cached, list, finq_linked;
+    uint8_t alloc_black;         /* __atomic: cached by a holder allocating black (see span_uncache) */
     rgi_span *aspan;             /* arena span (NULL for a run) */
     void *run;
     size_t run_committed;
@@ -356,6 +358,65 @@ static inline uint64_t allocated_word(gspan *s, uint32_t w, uint32_t fi)
     return atomic_load_explicit(&s->alloc[w], memory_order_relaxed) | below_mask(fi, w);
 }
 
+/* Allocation black in bulk.  A holder allocating black does not set a
+ * mark bit per object (an atomic RMW on every allocation while marking,
+ * ~8% of binary-trees' mutator time): the blocks it hands out from a span
+ * cached with alloc_black are black by position — free in the alloc bits
+ * (not a survivor of the last sweep) and in [black_from, freeindex).
+ * span_uncache turns them into mark bits before the span leaves the cache,
+ * which every handshake that needs real mark bits (SWEEP) does first.
+ * Readers of mark bits while marking (shade, the finalizer pass, the
+ * verifier, the overflow rescan) add these.  Order: the holder stores
+ * black_from, then alloc_black (release); it clears alloc_black (release)
+ * only after the mark bits are set.  A reader reached the object through a
+ * pointer published after its hand_out (release store of freeindex), so
+ * reading alloc_black with acquire it sees the holder's caching or later. */
+static inline uint64_t implicit_black_word(gspan *s, uint32_t w)
+{
+    if (!__atomic_load_n(&s->alloc_black, __ATOMIC_ACQUIRE))
+        return 0;
+    uint32_t from = atomic_load_explicit(&s->black_from, memory_order_relaxed);
+    uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
+    return below_mask(fi, w) & ~below_mask(from, w) & ~atomic_load_explicit(&s->alloc[w], memory_order_relaxed);
+}
+
+/* Mark bits of word w, with the blocks allocated black in bulk. */
+static inline uint64_t effective_mark_word(gspan *s, uint32_t w)
+{
+    return atomic_load_explicit(&s->mark[w], memory_order_acquire) | implicit_black_word(s, w);
+}
+
+/* The holder caches s (heap lock held): from now on it allocates black or
+ * white in it. */
+static void span_cache(gspan *s, bool black)
+{
+    s->cached = 1;
+    atomic_store_explicit(&s->black_from, atomic_load_explicit(&s->freeindex, memory_order_relaxed),
+                          memory_order_relaxed);
+    /* release: pairs with the acquire in implicit_black_word */
+    __atomic_store_n(&s->alloc_black, (uint8_t)black, __ATOMIC_RELEASE);
+}
+
+/* s leaves its holder's cache: what it handed out black gets its mark bits
+ * (bounded: at most one word per 64 blocks of one span). */
+static void span_uncache(gspan *s)
+{
+    if (__atomic_load_n(&s->alloc_black, __ATOMIC_RELAXED)) {
+        uint32_t from = atomic_load_explicit(&s->black_from, memory_order_relaxed);
+        uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+        for (uint32_t w = from >> 6; w < s->nwords && w * 64 < fi; w++) {
+            uint64_t m = below_mask(fi, w) & ~below_mask(from, w) &
+                         ~atomic_load_explicit(&s->alloc[w], memory_order_relaxed);
+            /* seq_cst like shade's: the mark bit is set before the clear below */
+            if (m)
+                atomic_fetch_or_explicit(&s->mark[w], m, memory_order_seq_cst);
+        }
+        /* release: pairs with the acquire in implicit_black_word */
+        __atomic_store_n(&s->alloc_black, 0, __ATOMIC_RELEASE);
+    }
+    s->cached = 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Shading and the gray set
  * ------------------------------------------------------------------------- */
@@ -462,6 +523,8 @@ static void shade(gwork *w, const void *p)
     uint64_t bit = (uint64_t)1 << (i & 63);
     if (atomic_load_explicit(word, memory_order_relaxed) & bit)
         return;
+    if (implicit_black_word(s, (uint32_t)i >> 6) & bit)
+        return; /* allocated black, its bit not written yet */
     /* seq_cst: the collector reads `dirty` after a round's acks; setting it
      * before the mark bit means no shade can hide from a round (file header) */
     if (!atomic_load_explicit(&dirty, memory_order_relaxed))
@@ -1099,8 +1162,7 @@ static void release_cache(gthread *t)
         if (s == NULL)
             continue;
         t->cache[i].s = NULL;
-        s->cached = 0;
-        s->alloc_black = 0;
+        span_uncache(s);
         central_put_locked(s);
     }
     pthread_mutex_unlock(&heap_lock);
@@ -1111,18 +1173,16 @@ static void release_cache(gthread *t)
  * ------------------------------------------------------------------------- */
 static void account_slow(gthread *me);
 
-/* Hands block i of s out: zeroed, black when the holder allocates black.
- * Order: zero, then the mark bit, then freeindex (release), so a collector
- * that reads freeindex (acquire) sees an initialized, correctly marked
- * object. */
+/* Hands block i of s out: zeroed; black by position when the holder
+ * allocates black (implicit_black_word).  Order: zero, then freeindex
+ * (release), so a collector that reads freeindex (acquire) sees an
+ * initialized object, and its colour. */
 static inline void *hand_out(gthread *me, gspan *s, long i, size_t bytes)
 {
     char *p = s->start + (size_t)i * s->elem;
     if (poisoning)
         rgi_unpoison(p, s->elem);
     memset(p, 0, s->elem);
-    if (s->alloc_black)
-        atomic_fetch_or_explicit(&s->mark[i >> 6], (uint64_t)1 << (i & 63), memory_order_release);
     atomic_store_explicit(&s->freeindex, (uint32_t)i + 1, memory_order_release);
     me->local_objs++;
     if (RG_UNLIKELY((me->local_bytes += s->elem) >= ACCOUNT_BYTES))
@@ -1142,8 +1202,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     pthread_mutex_lock(&heap_lock);
     cache_ent *e = &me->cache[slot];
     if (e->s) {
-        e->s->cached = 0;
-        e->s->alloc_black = 0;
+        span_uncache(e->s);
         central_put_locked(e->s);
         e->s = NULL;
     }
@@ -1157,8 +1216,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
             s = sweep_for_alloc_locked(tc, &dead);
     }
     if (s) {
-        s->cached = 1;
-        s->alloc_black = ph == PH_MARK && me->black;
+        span_cache(s, ph == PH_MARK && me->black);
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1182,8 +1240,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
                     s = sweep_for_alloc_locked(tc, &dead);
             }
             if (s) {
-                s->cached = 1;
-                s->alloc_black = ph == PH_MARK && me->black;
+                span_cache(s, ph == PH_MARK && me->black);
                 e->type = t;
                 e->sclass = c;
                 e->s = s;
@@ -1204,8 +1261,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         if (allspans)
             allspans->all_prev = s;
         allspans = s;
-        s->cached = 1;
-        s->alloc_black = ph == PH_MARK && me->black;
+        span_cache(s, ph == PH_MARK && me->black);
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1843,7 +1899,7 @@ static bool fin_pass(gwork *w)
         /* acquire: pairs with hand_out's release store of freeindex */
         uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
         for (uint32_t wd = 0; wd < s->nwords; wd++) {
-            uint64_t cand = allocated_word(s, wd, fi) & ~atomic_load_explicit(&s->mark[wd], memory_order_acquire) &
+            uint64_t cand = allocated_word(s, wd, fi) & ~effective_mark_word(s, wd) &
                             ~atomic_load_explicit(&s->fin[wd], memory_order_relaxed) &
                             ~atomic_load_explicit(&s->finq[wd], memory_order_relaxed);
             if (!cand)
@@ -1925,7 +1981,7 @@ static void verify_target(const void *from, const void *p, const char *what)
     long i = block_index(s, p);
     if (i < 0)
         return;
-    if (!bit_get(s->mark, (uint32_t)i)) {
+    if (!((effective_mark_word(s, (uint32_t)i >> 6) >> (i & 63)) & 1)) {
         if (verify_fail++ < 8) {
             uint32_t fi = atomic_load(&s->freeindex);
             bool allocd = bit_get(s->alloc, (uint32_t)i) || (uint32_t)i < fi;
@@ -1933,7 +1989,7 @@ static void verify_target(const void *from, const void *p, const char *what)
             rgi_diag("gc verify", "%s %p points to unmarked %s object %p (%s; span gen %u/%u cached %d black %d%s)",
                      what, from, s->type->name ? s->type->name : "?", p,
                      allocd ? "allocated" : "FREE: dangling", atomic_load(&s->sweepgen), atomic_load(&sweepgen_g),
-                     s->cached, s->alloc_black, fs ? (fs->large ? ", from large" : ", from small") : "");
+                     s->cached, __atomic_load_n(&s->alloc_black, __ATOMIC_RELAXED), fs ? (fs->large ? ", from large" : ", from small") : "");
         }
     }
 }
@@ -1964,7 +2020,7 @@ static unsigned verify_heap(void)
         size_t esz = t->size ? t->size : 1;
         size_t n = (s->large ? s->obj_bytes : s->elem) / esz;
         for (uint32_t wd = 0; wd < s->nwords; wd++)
-            for (uint64_t b = atomic_load_explicit(&s->mark[wd], memory_order_acquire); b; b &= b - 1) {
+            for (uint64_t b = effective_mark_word(s, wd); b; b &= b - 1) {
                 char *obj = s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem;
                 for (size_t e = 0; e < n; e++)
                     for (size_t k = 0; k < t->nptrs; k++)
@@ -1991,7 +2047,7 @@ static void rescan_heap(gwork *w)
             if (s->type->nptrs == 0)
                 continue;
             for (uint32_t wd = 0; wd < s->nwords; wd++)
-                for (uint64_t b = atomic_load_explicit(&s->mark[wd], memory_order_acquire); b; b &= b - 1)
+                for (uint64_t b = effective_mark_word(s, wd); b; b &= b - 1)
                     scan_object(w, s->start + ((size_t)wd * 64 + (size_t)__builtin_ctzll(b)) * s->elem, true);
         }
         pthread_mutex_unlock(&heap_lock);
@@ -2635,7 +2691,7 @@ int rgi_gc_is_marked(const void *obj)
     long i = s ? block_index(s, obj) : -1;
     if (i < 0)
         return -1;
-    return bit_get(s->mark, (uint32_t)i);
+    return (int)((effective_mark_word(s, (uint32_t)i >> 6) >> (i & 63)) & 1);
 }
 
 unsigned rgi_gc_verify_now(void)
@@ -2762,7 +2818,7 @@ static void abandon_cycle_locked(gthread *me)
             atomic_store_explicit(&sp->mark[w], 0, memory_order_relaxed);
         if (atomic_load_explicit(&sp->sweepgen, memory_order_relaxed) == g + 2)
             atomic_store_explicit(&sp->sweepgen, g, memory_order_relaxed);
-        sp->alloc_black = 0;
+        __atomic_store_n(&sp->alloc_black, 0, __ATOMIC_RELAXED);
     }
     while (gray_full) {
         gchunk *c = gray_full;
@@ -2798,7 +2854,7 @@ static void gc_atfork_child(void)
                 continue;
             t->cache[i].s = NULL;
             sp->cached = 0;
-            sp->alloc_black = 0;
+            __atomic_store_n(&sp->alloc_black, 0, __ATOMIC_RELAXED); /* the child's cycle is abandoned below, or none runs */
             central_put_locked(sp);
         }
         t->gw.n = 0; /* empty: no cycle is in flight */
