@@ -211,6 +211,15 @@ typedef struct gchunk {
 } gchunk;
 static gchunk *gray_full, *gray_free; /* gray lock */
 static _Atomic size_t gray_nchunks;
+/* Chunks kept for acknowledgements and root scans (gray lock), so that no
+ * ack and nobody holding the roots lock allocates one: a new chunk may mean
+ * a new span, a new segment and a first touch of a 2 MiB page, which
+ * gctrace showed as 0.2-6 ms termination acks (in the flush, and in the
+ * root scan behind a collector that allocated under the roots lock).  The
+ * collector refills it before every handshake, outside any lock. */
+static gchunk *gray_reserve;
+static size_t gray_reserve_n;
+static __thread unsigned tls_gray_reserved; /* > 0: pushes take from the reserve first */
 
 /* Accounting (bytes of live-looking objects). */
 static _Atomic uint64_t heap_live;    /* allocated since the last sweep + kept by it */
@@ -427,8 +436,12 @@ static void gray_push_global(gwork *w)
     gchunk *c = NULL;
     if (!atomic_load_explicit(&rgi_gc_fail_gray, memory_order_relaxed)) {
         pthread_mutex_lock(&gray_lock);
-        if ((c = gray_free) != NULL)
+        if ((c = gray_free) != NULL) {
             gray_free = c->next;
+        } else if (tls_gray_reserved && (c = gray_reserve) != NULL) {
+            gray_reserve = c->next;
+            gray_reserve_n--;
+        }
         pthread_mutex_unlock(&gray_lock);
     }
     if (c == NULL && !atomic_load_explicit(&rgi_gc_fail_gray, memory_order_relaxed)) {
@@ -452,6 +465,40 @@ static void gray_push_global(gwork *w)
     gray_full = c;
     atomic_fetch_add_explicit(&gray_nchunks, 1, memory_order_relaxed);
     pthread_mutex_unlock(&gray_lock);
+}
+
+/* Fills the reserve to `want` chunks (the collector, before a handshake,
+ * no lock held; best effort: a failed allocation leaves it short). */
+static void gray_reserve_fill(size_t want)
+{
+    for (;;) {
+        pthread_mutex_lock(&gray_lock);
+        bool enough = gray_reserve_n >= want;
+        gchunk *c = NULL;
+        if (!enough && (c = gray_free) != NULL) /* a free chunk serves as well */
+            gray_free = c->next;
+        if (c) {
+            c->next = gray_reserve;
+            gray_reserve = c;
+            gray_reserve_n++;
+        }
+        pthread_mutex_unlock(&gray_lock);
+        if (enough)
+            return;
+        if (c)
+            continue;
+        bool was = tls_in_gc;
+        tls_in_gc = true;
+        c = meta_alloc(sizeof *c); /* the shared page heap, as every gray chunk */
+        tls_in_gc = was;
+        if (c == NULL)
+            return;
+        pthread_mutex_lock(&gray_lock);
+        c->next = gray_reserve;
+        gray_reserve = c;
+        gray_reserve_n++;
+        pthread_mutex_unlock(&gray_lock);
+    }
 }
 
 static bool gray_pop_global(gwork *w)
@@ -1443,10 +1490,12 @@ void rg_root_remove(rg_root *r)
 /* Shades the targets of a thread's roots (owner == NULL: global roots). */
 static void scan_roots(gthread *owner, gwork *w)
 {
+    tls_gray_reserved++; /* no chunk allocation under the roots lock */
     pthread_mutex_lock(&roots_lock);
     for (rg_root *r = owner ? owner->roots : global_roots; r; r = r->next)
         shade(w, *r->slot);
     pthread_mutex_unlock(&roots_lock);
+    tls_gray_reserved--;
 }
 
 static void shade_pin(void *obj, void *arg)
@@ -1491,6 +1540,7 @@ static inline void stat_max(_Atomic uint64_t *m, uint64_t v)
 static void ack_work(gthread *t, int kind, uint64_t *parts)
 {
     uint64_t t0 = parts ? rgi_now_ns() : 0, t1;
+    tls_gray_reserved++; /* flushes take the reserve's chunks */
 #define ACK_PART(k)                         \
     do {                                    \
         if (parts) {                        \
@@ -1526,6 +1576,7 @@ static void ack_work(gthread *t, int kind, uint64_t *parts)
         ACK_PART(ACK_CACHE);
         break;
     }
+    tls_gray_reserved--;
 #undef ACK_PART
 }
 
@@ -1613,6 +1664,9 @@ static void note_waited_locked(gthread *t)
 static void handshake(int kind, gwork *w)
 {
     static uint64_t seq; /* cycle lock */
+    /* a chunk per thread and kind of flush, plus slack (see gray_reserve) */
+    long nt = atomic_load_explicit(&rgi_gc_threads_attached, memory_order_relaxed);
+    gray_reserve_fill(2 * (size_t)(nt > 0 ? nt : 1) + 4);
     pthread_mutex_lock(&gc_lock);
     seq++;
     if (kind == HS_ROOTS)
@@ -2545,10 +2599,12 @@ static void run_cycle(const char *why, gthread *caller)
                                    (double)atomic_load(&acyc.part_max[k][ACK_ROOTS]) / 1e3,
                                    (double)atomic_load(&acyc.part_max[k][ACK_FLUSH]) / 1e3);
         }
-        fprintf(stderr, "gc %llu acks (us):%s; preempted %llu (max %.1f), blocked %llu, clean max %.1f\n",
+        fprintf(stderr, "gc %llu acks (us):%s; preempted %llu (max %.1f), blocked %llu, clean max %.1f; "
+                "spans %.2f MB, committed %.2f MB (idle %.2f)\n",
                 (unsigned long long)n + 1, ab, (unsigned long long)atomic_load(&acyc.preempted),
                 (double)atomic_load(&acyc.preempted_max) / 1e3, (unsigned long long)atomic_load(&acyc.blocked),
-                (double)atomic_load(&acyc.clean_max) / 1e3);
+                (double)atomic_load(&acyc.clean_max) / 1e3, (double)atomic_load(&span_bytes) / 1e6,
+                (double)ps.committed / 1e6, (double)ps.idle / 1e6);
     }
     atomic_store(&cycles_done, n + 1);
     tls_in_gc = was;
