@@ -167,6 +167,7 @@ struct gthread {
     uint64_t unpaced;           /* bytes flushed since the pacer last looked (see pace_check) */
     uint64_t waited;            /* times the collector waited on this thread */
     cache_ent cache[CACHE_SLOTS];
+    gspan *last_black;          /* the span it cached black last (the barrier's fresh_black) */
     gwork gw;
     rg_root *roots;             /* roots lock */
     gthread *next, *prev;       /* threads list (gc lock) */
@@ -1203,6 +1204,7 @@ static inline unsigned cache_slot(const rg_type *t, unsigned c)
 /* Gives every cached span back to the central lists (heap lock taken). */
 static void release_cache(gthread *t)
 {
+    t->last_black = NULL;
     pthread_mutex_lock(&heap_lock);
     for (unsigned i = 0; i < CACHE_SLOTS; i++) {
         gspan *s = t->cache[i].s;
@@ -1249,6 +1251,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     pthread_mutex_lock(&heap_lock);
     cache_ent *e = &me->cache[slot];
     if (e->s) {
+        if (e->s == me->last_black)
+            me->last_black = NULL;
         span_uncache(e->s);
         central_put_locked(e->s);
         e->s = NULL;
@@ -1264,6 +1268,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     }
     if (s) {
         span_cache(s, ph == PH_MARK && me->black);
+        if (ph == PH_MARK && me->black)
+            me->last_black = s;
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1288,6 +1294,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
             }
             if (s) {
                 span_cache(s, ph == PH_MARK && me->black);
+                if (ph == PH_MARK && me->black)
+                    me->last_black = s;
                 e->type = t;
                 e->sclass = c;
                 e->s = s;
@@ -1309,6 +1317,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
             allspans->all_prev = s;
         allspans = s;
         span_cache(s, ph == PH_MARK && me->black);
+        if (ph == PH_MARK && me->black)
+            me->last_black = s;
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1416,6 +1426,28 @@ void *rg_clone(const rg_type *t, const void *src, size_t n)
 /* ---------------------------------------------------------------------------
  * The barrier
  * ------------------------------------------------------------------------- */
+/* Is p an object this thread allocated black from the span it cached black
+ * last?  Then it is black (implicit_black_word) and the barrier need not
+ * shade it: the common store of a just-allocated child into its parent,
+ * answered without span_of.  Holder only: the span stays cached by this
+ * thread, black, while last_black points to it (release_cache and
+ * alloc_refill clear it before the span leaves the cache). */
+static inline bool fresh_black(gthread *me, const void *p)
+{
+    gspan *s = me->last_black;
+    if (s == NULL || !__atomic_load_n(&s->alloc_black, __ATOMIC_RELAXED))
+        return false;
+    size_t off = (size_t)((const char *)p - s->start);
+    if (off >= (size_t)s->nelems * s->elem)
+        return false;
+    uint32_t i = (uint32_t)(((uint64_t)off * s->div_mul) >> 32);
+    if ((size_t)i * s->elem > off)
+        i--;
+    return i >= atomic_load_explicit(&s->black_from, memory_order_relaxed) &&
+           i < atomic_load_explicit(&s->freeindex, memory_order_relaxed) &&
+           !((atomic_load_explicit(&s->alloc[i >> 6], memory_order_relaxed) >> (i & 63)) & 1);
+}
+
 void rg_write_slow(void *obj, void *slot, void *val)
 {
     gthread *me = self();
@@ -1433,7 +1465,8 @@ void rg_write_slow(void *obj, void *slot, void *val)
         /* acquire: pairs with the release store that put the old value
          * there, so its span metadata is visible to shade */
         shade(&me->gw, __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE));
-        shade(&me->gw, val);
+        if (!fresh_black(me, val))
+            shade(&me->gw, val);
     }
     /* release: see rg_write */
     __atomic_store_n((void **)slot, val, __ATOMIC_RELEASE);
@@ -2413,6 +2446,32 @@ static void start_helpers(void)
     }
 }
 
+/* After a cycle's sweep: idle segments the heap will not need before the
+ * next cycle go back to the OS now, not after the scavenger's delay (Go's
+ * scavenger likewise retains about the heap goal plus 10%).  Until the
+ * next cycle the heap grows from its swept spans to at most the goal; the
+ * committed, non-idle memory beyond the spans (free pages of segments in
+ * use, metadata, other allocators) serves first, and idle segments are
+ * kept only for what that leaves, plus 10% of the goal.  On binary-trees
+ * the idle segments were a third of the peak RSS. */
+static void release_idle_past_goal(uint64_t goal)
+{
+    if (goal == UINT64_MAX)
+        return;
+    rgi_page_stats ps;
+    rgi_page_read_stats(&ps);
+    if (ps.idle == 0)
+        return;
+    uint64_t spans = atomic_load_explicit(&span_bytes, memory_order_relaxed);
+    uint64_t active = ps.committed > ps.idle ? ps.committed - ps.idle : 0;
+    uint64_t room = active > spans ? active - spans : 0;
+    uint64_t need = goal > spans ? goal - spans : 0;
+    need = need > room ? need - room : 0;
+    need += goal / 10;
+    if (ps.idle > need)
+        rgi_page_release_idle(ps.idle - need);
+}
+
 static gwork cw; /* the cycle driver's gray buffer (cycle lock) */
 
 static void run_cycle(const char *why, gthread *caller)
@@ -2539,6 +2598,7 @@ static void run_cycle(const char *why, gthread *caller)
     trigger_bytes(&bl, &ci.goal, NULL);
     ci.forced_limit = bl;
     atomic_store(&next_gc_goal, ci.goal);
+    release_idle_past_goal(ci.goal);
 
     /* sweep may have queued finalizers */
     pthread_mutex_lock(&fin_lock);
@@ -2887,6 +2947,7 @@ static void abandon_cycle_locked(gthread *me)
     if (me) {
         me->gw.n = 0;
         me->black = false;
+        me->last_black = NULL;
     }
     roots_started = false;
     atomic_store(&dirty, 0);
