@@ -2487,7 +2487,17 @@ static void run_cycle(const char *why, gthread *caller)
     uint64_t alloc0 = atomic_load(&st_total_alloc);
     atomic_store(&pause_max_cycle, 0);
     atomic_store(&pause_clean_max_cycle, 0);
-    memset(&acyc, 0, sizeof acyc); /* statistics: a late ack of the last cycle may land in either */
+    /* statistics: a late ack of the last cycle may land in either */
+    for (int k = 0; k <= HS_SWEEP; k++) {
+        atomic_store_explicit(&acyc.n[k], 0, memory_order_relaxed);
+        atomic_store_explicit(&acyc.max[k], 0, memory_order_relaxed);
+        for (int p = 0; p < ACK_NPARTS; p++)
+            atomic_store_explicit(&acyc.part_max[k][p], 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&acyc.preempted, 0, memory_order_relaxed);
+    atomic_store_explicit(&acyc.blocked, 0, memory_order_relaxed);
+    atomic_store_explicit(&acyc.clean_max, 0, memory_order_relaxed);
+    atomic_store_explicit(&acyc.preempted_max, 0, memory_order_relaxed);
     nwaited_tids = 0;
 
     start_helpers();
