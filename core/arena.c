@@ -61,10 +61,7 @@ static pthread_once_t arena_key_once = PTHREAD_ONCE_INIT;
  * ------------------------------------------------------------------------- */
 unsigned rgi_size_class(size_t n)
 {
-    if (n <= 128)
-        return n == 0 ? 0 : (unsigned)((n + 15) >> 4) - 1;
-    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
-    return 8u + (b - 7u) * 4u + (unsigned)(((n - 1) >> (b - 2)) & 3u);
+    return rgi_size_class_inl(n);
 }
 
 size_t rgi_class_size(unsigned c)

@@ -1231,13 +1231,42 @@ static inline void *hand_out(gthread *me, gspan *s, long i, size_t bytes)
     char *p = s->start + (size_t)i * s->elem;
     if (poisoning)
         rgi_unpoison(p, s->elem);
-    memset(p, 0, s->elem);
+    if (RG_LIKELY(s->elem <= 64)) {
+        /* small classes are multiples of 16: inline stores, not a call
+         * (binary-trees' 16-byte nodes spent 5% of the mutator in memset) */
+        for (size_t k = 0; k < s->elem; k += 16)
+            memset(p + k, 0, 16);
+    } else {
+        memset(p, 0, s->elem);
+    }
     atomic_store_explicit(&s->freeindex, (uint32_t)i + 1, memory_order_release);
     me->local_objs++;
     if (RG_UNLIKELY((me->local_bytes += s->elem) >= ACCOUNT_BYTES))
         account_slow(me);
     (void)bytes;
     return p;
+}
+
+/* Does this thread allocate black now?  From the moment every thread
+ * acknowledged START (mark_open: every barrier is on), not only from its
+ * roots handover: an object allocated black holds no pointer but those
+ * stored into it through the barrier since, which shaded them, so it needs
+ * no scan.  Allocating white until the handover (as before) made every
+ * object a thread built while the cycle waited for its safepoint gray at
+ * its first store, shaded by the barrier's slow path and then scanned by
+ * the collector: on binary-trees that wait is a whole tree, and it was
+ * most of the barrier's and the collector's time.  White spans still
+ * cached stay white until they leave the cache (ROOTS releases them all).
+ * `black` set here also starts assists, which marking allows once
+ * mark_open is set. */
+static inline bool alloc_black_now(gthread *me, int ph)
+{
+    if (ph != PH_MARK)
+        return false;
+    /* acquire: pairs with the store in run_cycle after START completed */
+    if (RG_UNLIKELY(!me->black) && atomic_load_explicit(&mark_open, memory_order_acquire))
+        me->black = true;
+    return me->black;
 }
 
 /* Refill: a span with a free block for (t, c) into the cache. */
@@ -1267,8 +1296,9 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
             s = sweep_for_alloc_locked(tc, &dead);
     }
     if (s) {
-        span_cache(s, ph == PH_MARK && me->black);
-        if (ph == PH_MARK && me->black)
+        bool blk = alloc_black_now(me, ph);
+        span_cache(s, blk);
+        if (blk)
             me->last_black = s;
         e->type = t;
         e->sclass = c;
@@ -1293,8 +1323,9 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
                     s = sweep_for_alloc_locked(tc, &dead);
             }
             if (s) {
-                span_cache(s, ph == PH_MARK && me->black);
-                if (ph == PH_MARK && me->black)
+                bool blk = alloc_black_now(me, ph);
+                span_cache(s, blk);
+                if (blk)
                     me->last_black = s;
                 e->type = t;
                 e->sclass = c;
@@ -1316,8 +1347,9 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         if (allspans)
             allspans->all_prev = s;
         allspans = s;
-        span_cache(s, ph == PH_MARK && me->black);
-        if (ph == PH_MARK && me->black)
+        bool blk = alloc_black_now(me, ph);
+        span_cache(s, blk);
+        if (blk)
             me->last_black = s;
         e->type = t;
         e->sclass = c;
@@ -1345,7 +1377,7 @@ static void *alloc_large(gthread *me, const rg_type *t, size_t bytes)
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
     uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, ph == PH_DONE ? g + 2 : g, memory_order_relaxed);
-    if (ph == PH_MARK && me->black)
+    if (alloc_black_now(me, ph))
         atomic_fetch_or_explicit(&s->mark[0], 1, memory_order_release);
     atomic_store_explicit(&s->freeindex, 1, memory_order_release);
     s->all_next = allspans;
@@ -1366,7 +1398,7 @@ static inline void *gc_alloc(const rg_type *t, size_t bytes)
         return NULL;
     if (RG_UNLIKELY(bytes > RGI_SMALL_MAX))
         return alloc_large(me, t, bytes);
-    unsigned c = rgi_size_class(bytes);
+    unsigned c = rgi_size_class_inl(bytes);
     cache_ent *e = &me->cache[cache_slot(t, c)];
     gspan *s = e->s;
     if (RG_LIKELY(s != NULL && e->type == t && e->sclass == c)) {
@@ -2306,7 +2338,7 @@ static RGI_NOINLINE void account_slow(gthread *me)
         (atomic_load_explicit(&hs_word, memory_order_relaxed) >> 8) != atomic_load_explicit(&me->ack_seq, memory_order_relaxed))
         ack_pending(me, false); /* START, TERM, SWEEP need no safepoint */
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
-    if (ph == PH_MARK && me->black && !tls_in_gc) {
+    if (alloc_black_now(me, ph) && !tls_in_gc) {
         /* assist: scan work in proportion to what we allocated, bounded */
         size_t budget = (size_t)bytes * 2;
         if (budget > ASSIST_MAX)
@@ -2771,7 +2803,11 @@ static size_t pressure(size_t need, void *arg)
     gthread *me = tls_me;
     bool running = me != NULL && atomic_load_explicit(&me->state, memory_order_relaxed) == T_RUNNING;
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
-    bool can_wait = !running || (!me->in_finalizer && ((ph == PH_MARK && me->black) || ph == PH_DONE));
+    /* a running thread may wait for the cycle only once it handed its roots
+     * over in it (the cycle waits for that, at a safepoint) */
+    bool can_wait = !running || (!me->in_finalizer &&
+                                 ((ph == PH_MARK && me->roots_cycle == atomic_load_explicit(&cycle_seq, memory_order_relaxed)) ||
+                                  ph == PH_DONE));
     uint64_t c0 = atomic_load(&cycles_done);
     atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
     atomic_store(&worker_force, 1);

@@ -322,6 +322,14 @@ void rgi_arena_atfork_child(void);
 
 /* size class helpers, exposed for tests */
 unsigned rgi_size_class(size_t n);
+/* rgi_size_class, inline for allocation fast paths (same classes) */
+static inline unsigned rgi_size_class_inl(size_t n)
+{
+    if (n <= 128)
+        return n == 0 ? 0 : (unsigned)((n + 15) >> 4) - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+    return 8u + (b - 7u) * 4u + (unsigned)(((n - 1) >> (b - 2)) & 3u);
+}
 size_t rgi_class_size(unsigned c);
 
 /* ---------------------------------------------------------------------------
