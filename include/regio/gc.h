@@ -28,8 +28,10 @@
  *  4. Marking is incremental: allocation pays assist work in proportion to
  *     the bytes it allocates (bounded per call), rg_safepoint() does a
  *     bounded step, and background mark threads (RG_GC_THREADS, see
- *     rg_set_gc_threads) drain the rest.  Objects allocated by a thread once
- *     it has handed over its roots in a cycle are allocated black.
+ *     rg_set_gc_threads) drain the rest.  Objects allocated while marking
+ *     are allocated black, from the moment every thread has the barrier on
+ *     (each thread switches at its next span refill; refinement: before,
+ *     only once it had handed over its roots).
  *  5. No stop-the-world.  Each phase change is a ragged handshake: every
  *     attached, unparked thread acknowledges it at its next safepoint (the
  *     ones that do not need the thread's locals dead — barrier on,
@@ -79,8 +81,8 @@
  *     can end before its next safepoint; its allocation gets only what
  *     earlier cycles freed, and fails with ENOMEM when that is not enough.
  *     The trigger exists to make this rare: with one safepoint per thread
- *     per cycle (see rule 5) every thread is normally black long before
- *     the heap reaches the limit.  A thread that allocates a lot without a
+ *     per cycle (see rule 5) every thread has normally handed its roots
+ *     over long before the heap reaches the limit.  A thread that allocates a lot without a
  *     safepoint (a long loop of rg_new with no rg_safepoint) shrinks that
  *     margin; so does a live set that leaves less than about two segments
  *     plus two cycles' allocation between it and the limit.  GC CPU driven by
