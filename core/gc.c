@@ -111,6 +111,7 @@ struct gspan {
     size_t obj_bytes;            /* large: bytes asked for (the scan bound) */
     uint32_t nelems, nwords;
     uint32_t div_mul;            /* ceil(2^32 / elem): block index by multiply (Go's divMagic) */
+    uint32_t nper;               /* small: elements of the type per block (a scan without a divide) */
     _Atomic uint32_t sweepgen;
     _Atomic uint32_t freeindex;  /* blocks below it were handed out since the sweep */
     uint32_t abase;              /* holder: first block of the word in acache */
@@ -139,6 +140,11 @@ struct tclass {
 typedef struct gwork {
     void *buf[GRAY_CAP];
     unsigned n;
+    /* inside drain_for only (hint_len 0 elsewhere): the span last looked
+     * up, whose range [hint_lo, hint_lo + hint_len) answers span_of for
+     * the next pointer without the page layer (see span_hint) */
+    gspan *hint;
+    uintptr_t hint_lo, hint_len;
 } gwork;
 
 struct rg_root {
@@ -561,10 +567,30 @@ static inline void gray_push(gwork *w, void *p)
     w->buf[w->n++] = p;
 }
 
+/* span_of(p) through w's one-span hint.  Neighbouring objects point to
+ * each other more often than not (a tree's nodes near its leaves, a list
+ * allocated in order), and the page layer's lookup is a call and three
+ * dependent loads.  Valid only while w drains: no span is destroyed while
+ * marking (sweeps finish before START), and drain_for clears the hint
+ * before it returns, so a barrier's shade never sees one from an earlier
+ * cycle. */
+static inline gspan *span_hint(gwork *w, const void *p)
+{
+    if ((uintptr_t)p - w->hint_lo < w->hint_len)
+        return w->hint;
+    gspan *s = span_of(p);
+    if (s != NULL && w->hint_len != 0) {
+        w->hint = s;
+        w->hint_lo = (uintptr_t)s->start;
+        w->hint_len = s->large ? s->obj_bytes : (size_t)s->nelems * s->elem;
+    }
+    return s;
+}
+
 /* Shades p: white -> gray (pushed on w if its type has pointers). */
 static void shade(gwork *w, const void *p)
 {
-    gspan *s = span_of(p);
+    gspan *s = span_hint(w, p);
     if (s == NULL)
         return;
     long i = block_index(s, p);
@@ -598,13 +624,13 @@ static void shade(gwork *w, const void *p)
  * progress while gray pushes fail). */
 static size_t scan_object(gwork *w, void *item, bool whole)
 {
-    gspan *s = span_of(item);
+    gspan *s = span_hint(w, item);
     if (s == NULL)
         rgi_corrupt("gc: gray object %p is not in the heap", item);
     const rg_type *t = s->type;
     size_t esz = t->size ? t->size : 1;
     char *base = item;
-    size_t n = s->elem / esz;
+    size_t n = s->nper;
     if (s->large) {
         size_t off = (size_t)(base - s->start);
         size_t total = s->obj_bytes / esz, e0 = off / esz;
@@ -648,6 +674,9 @@ static void drain_for(gwork *w, size_t budget, uint64_t max_ns)
      * prefetch to land. */
     void *ring[PREFETCH_N];
     unsigned head = 0, cnt = 0;
+    w->hint_lo = 0;
+    w->hint_len = 1; /* armed: the first lookup sets it (span_hint) */
+    w->hint = NULL;
     for (;;) {
         while (cnt < PREFETCH_N && (w->n > 0 || gray_pop_global(w))) {
             void *o = w->buf[--w->n];
@@ -671,6 +700,7 @@ static void drain_for(gwork *w, size_t budget, uint64_t max_ns)
     /* what was taken and not scanned stays this drain's gray work */
     for (; cnt; cnt--, head = (head + 1) % PREFETCH_N)
         gray_push(w, ring[head]);
+    w->hint_len = 0;
     tls_in_gc = was;
 }
 
@@ -1048,6 +1078,7 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     s->nelems = nelems;
     s->nwords = nwords;
     s->div_mul = large ? 0 : (uint32_t)(((uint64_t)1 << 32) / elem + 1);
+    s->nper = large ? 0 : (uint32_t)(elem / (t->size ? t->size : 1));
     s->large = large;
     s->aspan = sp;
     s->run = run;
