@@ -2,9 +2,11 @@
 # examples/kvcache/load.sh — memcaslap (libmemcached-tools) against kvcache
 # and against memcached, same settings for both, on 127.0.0.1, and a
 # side-by-side table: TPS, latency (memcaslap's log2 histogram: mean, p50 and
-# p99 buckets), the share of gets that missed, peak RSS (VmHWM from
-# /proc/PID/status, sampled once the runs are over), and regio's GC cycles
-# and longest pause (kvcache's `stats`).
+# p99 buckets), the share of gets that missed (per round and overall), the
+# items each server holds at the end (a cache that holds fewer misses more,
+# and a miss is cheaper than a hit: read TPS beside these), peak RSS (VmHWM
+# from /proc/PID/status, sampled once the runs are over), and regio's GC
+# cycles and longest pause (kvcache's `stats`).
 #
 # Both servers run for the whole comparison; the load alternates between
 # them (round 1: kvcache then memcached, round 2: memcached then kvcache, ...)
@@ -119,10 +121,12 @@ run() { # name port round
   local f="$tmp/caslap.$1.$3"
   memcaslap -s 127.0.0.1:"$2" -t "${secs}s" -c "$conns" -T "$cthreads" -S "${secs}s" >"$f" 2>&1
   local t; t=$(tps_of "$f")
-  printf 'load: round %d %-9s %10s TPS\n' "$3" "$1" "$t"
+  local gm; gm=$(awk -v n="$1" '/^cmd_get:/ { g = $2 } /^get_misses:/ { m = $2 } END { print n, g + 0, m + 0 }' "$f")
+  echo "$gm" >>"$tmp/miss"
+  printf 'load: round %d %-9s %10s TPS, %s%% of gets missed, load average %s\n' "$3" "$1" "$t" \
+    "$(echo "$gm" | awk '{ printf "%.1f", $2 ? 100 * $3 / $2 : 0 }')" "$(cut -d' ' -f1 /proc/loadavg)"
   echo "$1 $3 $t" >>"$tmp/tps"
   hist_of "$f" | sed "s/^/$1 /" >>"$tmp/hist"
-  awk -v n="$1" '/^cmd_get:/ { g = $2 } /^get_misses:/ { m = $2 } END { print n, g + 0, m + 0 }' "$f" >>"$tmp/miss"
 }
 for r in $(seq "$rounds"); do
   if [ $((r % 2)) = 1 ]; then run kvcache "$kport" "$r"; run memcached "$mport" "$r"
@@ -133,6 +137,7 @@ khwm=$(hwm_kib "$kpid"); mhwm=$(hwm_kib "$mpid")
 gc1=$(stat_of "$kport" regio_num_gc)
 pmax=$(stat_of "$kport" regio_pause_max_ns)
 evk=$(stat_of "$kport" evictions); evm=$(stat_of "$mport" evictions)
+itk=$(stat_of "$kport" curr_items); itm=$(stat_of "$mport" curr_items)
 kill -0 "$kpid" 2>/dev/null || echo "load: kvcache died during the run"
 
 # Summary: mean TPS over rounds, latency from the summed histograms.
@@ -163,15 +168,16 @@ miss_of() { awk -v n="$1" '$1 == n { g += $2; m += $3 } END { printf "%.1f", g ?
 # a server that holds fewer items misses more gets, and a miss ("END") is
 # cheaper to serve and to read than a hit: compare TPS with this in view
 printf '%-30s %14s %14s\n' "get misses (% of gets)" "$(miss_of kvcache)" "$(miss_of memcached)"
+printf '%-30s %14s %14s\n' "items held at the end" "$itk" "$itm"
 printf '%-30s %14s %14s\n' "evictions" "$evk" "$evm"
 printf '%-30s %14s %14s\n' "regio GC cycles during the run" "$dgc" "-"
 printf '%-30s %14s %14s\n' "regio longest GC pause (us)" "$pus" "-"
 if [ -n "$outdir" ]; then
   mkdir -p "$outdir"
   cp "$tmp"/caslap.* "$outdir"/
-  { printf 'server\tthreads\tmib\tconns\tcthreads\tsecs\trounds\ttps\tlat_mean_us\tp50_us\tp99_us\thwm_kib\tgc_cycles\tpause_max_ns\n'
-    printf 'kvcache\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$threads" "$mib" "$conns" "$cthreads" "$secs" "$rounds" "$ktps" "$kavg" "$kp50" "$kp99" "$khwm" "$dgc" "$pmax"
-    printf 'memcached\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\n' "$threads" "$mib" "$conns" "$cthreads" "$secs" "$rounds" "$mtps" "$mavg" "$mp50" "$mp99" "$mhwm"
+  { printf 'server\tthreads\tmib\tconns\tcthreads\tsecs\trounds\ttps\tlat_mean_us\tp50_us\tp99_us\thwm_kib\tgc_cycles\tpause_max_ns\tget_miss_pct\titems\tevictions\n'
+    printf 'kvcache\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$threads" "$mib" "$conns" "$cthreads" "$secs" "$rounds" "$ktps" "$kavg" "$kp50" "$kp99" "$khwm" "$dgc" "$pmax" "$(miss_of kvcache)" "$itk" "$evk"
+    printf 'memcached\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t%s\t%s\t%s\n' "$threads" "$mib" "$conns" "$cthreads" "$secs" "$rounds" "$mtps" "$mavg" "$mp50" "$mp99" "$mhwm" "$(miss_of memcached)" "$itm" "$evm"
   } >"$outdir/summary.tsv"
   awk '/^Total Statistics \(/ { on = 1; next } on && /Log2 Dist:/ { d = 1; next }
        on && d && /^ *[0-9]+:/ { e = $1 + 0; for (i = 2; i <= NF; i++) print FILENAME, e + i - 2, $i; next } on && d { on = d = 0 }' \
