@@ -326,6 +326,11 @@ static item *item_alloc(shard *s, uint64_t h, const char *k, size_t nk, size_t n
         if (s->tail) { item_drop(s, victim(s)); BUMP(st_evict); }
         else reclaim(sz, tries); /* the other shards' oldest; a cycle's time */
         rg_safepoint();
+        if (tries > 8 && s->tail) { /* evicted plenty: the cycle that frees it needs time */
+            rg_park();
+            usleep(1000);
+            rg_unpark();
+        }
     }
     it->hash = h;
     it->nkey = (uint32_t)nk;
