@@ -14,6 +14,12 @@
  * bump pointer and the heads of the large, cleanup and pin lists; release
  * runs/frees everything newer.
  *
+ * Pins (rg_region_keep) are roots of the collector while their region
+ * lives: a region joins a registry at its first pin and leaves it when
+ * freed; its pin list has its own small lock, so a request's pins and the
+ * reset that drops them never touch a lock other threads' requests share
+ * (see pins_lock below).
+ *
  * Poisoning: when rgi_poisoning() holds at creation, the region keeps
  * `end == cur` so the inline fast path always falls through to the slow
  * path, which unpoisons exactly what it hands out; reset/release poison what
@@ -24,6 +30,8 @@
  *            first <= ... <= chunk along `next`, with cur in [data(chunk), real_end].
  */
 #include "internal.h"
+
+#include <sched.h>
 
 #define REGION_ALIVE 0x7265676eu /* "regn" */
 #define REGION_DEAD 0x64656164u  /* "dead" */
@@ -67,6 +75,7 @@ struct rg_region {
     size_t next_size, max_chunk, retain;
     uint32_t magic;
     uint8_t poisoning, registered;
+    atomic_bool pins_busy;  /* this region's pin lock (pins_lock_region) */
     struct rg_region *reg_next, *reg_prev; /* pin registry links */
 #if RG_DEBUG_CHECKS
     struct rg_region *live_next, *live_prev; /* live-region registry (leak report) */
@@ -81,9 +90,43 @@ struct rg_region {
 atomic_uint_fast64_t rgi_region_bytes;
 bool (*rgi_gc_is_object)(const void *obj);
 
-/* Regions with pins, for the collector's root scan. */
+/* Regions that have held pins, for the collector's root scan.  Two locks:
+ * pins_lock guards the registry (the list of regions and its links); each
+ * region's pins_busy guards its pin list (pins, pins_tail, npins) against
+ * the collector's scan.  A region joins the registry at its first pin and
+ * leaves it only when freed, so the per-request work — a pin, the reset
+ * that drops the pins — takes only the region's own lock, which only the
+ * collector's scan ever contends: no global lock shared by every thread's
+ * requests.  Order: pins_lock, then a region's pins_busy. */
 static pthread_mutex_t pins_lock = PTHREAD_MUTEX_INITIALIZER;
 static rg_region *pinned_regions;
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* The region's pin lock: a test-and-set spin lock.  Held for a few stores
+ * by the owner, or by the collector for one region's scan.  The acquiring
+ * exchange pairs with pins_unlock_region's release store, so whoever takes
+ * the lock sees the pin list the last holder left. */
+static void pins_lock_region(rg_region *r)
+{
+    for (unsigned spins = 0;
+         atomic_exchange_explicit(&r->pins_busy, true, memory_order_acquire); spins++) {
+        if (spins > 64)
+            sched_yield(); /* the collector is scanning a long pin list */
+        else
+            spin_pause();
+    }
+}
+
+static void pins_unlock_region(rg_region *r)
+{
+    atomic_store_explicit(&r->pins_busy, false, memory_order_release); /* pairs with the exchange above */
+}
 
 static inline char *chunk_data(const rg_region *r, chunk *c)
 {
@@ -425,22 +468,24 @@ int rg_region_keep(rg_region *r, void *gc_obj)
             return -ENOMEM;
         b->next = NULL;
     }
-    pthread_mutex_lock(&pins_lock);
-    if (b) {
-        if (r->pins_tail) r->pins_tail->next = b; else r->pins = b;
-        r->pins_tail = b;
-    }
-    r->pins_tail->obj[r->npins % PINS_PER_BLOCK] = gc_obj;
-    r->npins++;
-    if (!r->registered) {
+    if (!r->registered) { /* once per region: it stays until rg_region_free */
+        pthread_mutex_lock(&pins_lock);
         r->registered = 1;
         r->reg_prev = NULL;
         r->reg_next = pinned_regions;
         if (pinned_regions)
             pinned_regions->reg_prev = r;
         pinned_regions = r;
+        pthread_mutex_unlock(&pins_lock);
     }
-    pthread_mutex_unlock(&pins_lock);
+    pins_lock_region(r);
+    if (b) {
+        if (r->pins_tail) r->pins_tail->next = b; else r->pins = b;
+        r->pins_tail = b;
+    }
+    r->pins_tail->obj[r->npins % PINS_PER_BLOCK] = gc_obj;
+    r->npins++;
+    pins_unlock_region(r);
     return 0;
 }
 
@@ -448,9 +493,9 @@ int rg_region_keep(rg_region *r, void *gc_obj)
  * being released, so the list is cut there. */
 static void truncate_pins(rg_region *r, size_t keep)
 {
-    if (r->npins == keep && (keep || !r->registered))
+    if (r->npins == keep)
         return;
-    pthread_mutex_lock(&pins_lock);
+    pins_lock_region(r);
     r->npins = keep;
     size_t blocks = (keep + PINS_PER_BLOCK - 1) / PINS_PER_BLOCK;
     pin_block *b = r->pins, *last = NULL;
@@ -464,11 +509,18 @@ static void truncate_pins(rg_region *r, size_t keep)
     } else {
         r->pins = r->pins_tail = NULL;
     }
-    if (keep == 0 && r->registered) {
-        if (r->reg_prev) r->reg_prev->reg_next = r->reg_next; else pinned_regions = r->reg_next;
-        if (r->reg_next) r->reg_next->reg_prev = r->reg_prev;
-        r->registered = 0;
-    }
+    pins_unlock_region(r);
+}
+
+/* Takes a region that is being freed out of the pin registry. */
+static void unregister_pins(rg_region *r)
+{
+    if (!r->registered)
+        return;
+    pthread_mutex_lock(&pins_lock);
+    if (r->reg_prev) r->reg_prev->reg_next = r->reg_next; else pinned_regions = r->reg_next;
+    if (r->reg_next) r->reg_next->reg_prev = r->reg_prev;
+    r->registered = 0;
     pthread_mutex_unlock(&pins_lock);
 }
 
@@ -476,6 +528,7 @@ void rgi_region_pins_foreach(void (*fn)(void *obj, void *arg), void *arg)
 {
     pthread_mutex_lock(&pins_lock);
     for (rg_region *r = pinned_regions; r; r = r->reg_next) {
+        pins_lock_region(r);
         size_t left = r->npins;
         for (pin_block *b = r->pins; b && left; b = b->next) {
             size_t n = left < PINS_PER_BLOCK ? left : PINS_PER_BLOCK;
@@ -483,6 +536,7 @@ void rgi_region_pins_foreach(void (*fn)(void *obj, void *arg), void *arg)
                 fn(b->obj[i], arg);
             left -= n;
         }
+        pins_unlock_region(r);
     }
     pthread_mutex_unlock(&pins_lock);
 }
@@ -613,7 +667,7 @@ void rg_region_reset(rg_region *r)
         return;
     run_cleanups(r, NULL);
     free_large_until(r, NULL);
-    if (r->npins || r->registered) /* the common request pins nothing: no call */
+    if (r->npins) /* the common request pins nothing: no call */
         truncate_pins(r, 0);
     if (r->home->next)
         rehome(r);
@@ -659,6 +713,7 @@ void rg_region_free(rg_region *r)
     run_cleanups(r, NULL);
     free_large_until(r, NULL);
     truncate_pins(r, 0);
+    unregister_pins(r); /* before its memory goes: the registry links live in it */
     chunk *c = r->first->next;
     while (c) {
         chunk *next = c->next;
