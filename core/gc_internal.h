@@ -29,6 +29,7 @@ typedef struct rgi_gc_stats {
     double gc_cpu_fraction;
     uint64_t live_bytes, live_objects, mallocs, frees, total_alloc, span_bytes;
     uint64_t marked_bytes, finalizers_run, forced_by_limit;
+    uint64_t term_rounds;  /* mark-termination rounds, all cycles (a cycle takes at least one) */
 } rgi_gc_stats;
 void rgi_gc_read_stats(rgi_gc_stats *st);
 /* Adds the collector's numbers to memstats (called by rg_read_memstats). */

@@ -3,7 +3,8 @@
  * helper mark threads), fork() while cycles run (the child allocates and
  * collects), GCCPUFraction (assists counted, within (0, 1]), and the limit
  * ladder with the limit at 1.25x the live set (no failed allocation while
- * garbage exists, never above the limit). */
+ * garbage exists, never above the limit), and mark termination that takes
+ * a round or two per cycle while mutators assist (counts, no timing). */
 #include "cu.h"
 #include "gc_internal.h"
 #include "gc_nodes.h"
@@ -302,6 +303,121 @@ static void test_limit_125(void)
     rg_gc();
 }
 
+/* Mark termination starts when marking is done.  Two threads replace
+ * entries of a table of chains (a large slot array, scanned in oblets, and
+ * three nodes per slot with links across the table) with a safepoint per
+ * operation, so their assists hold gray work most of the time, while this
+ * thread runs cycles.  A termination round that starts while an assist
+ * still scans is dirty, and the next one too, for as long as marking goes
+ * on: before the fix this gave tens to thousands of rounds per cycle, each
+ * an acknowledgement per thread.  Now a cycle takes one round, two when a
+ * mutator's buffer held barrier shades.  Counts only: no timing. */
+#define RT_SLOTS ((size_t)1 << 16)
+#define RT_CHAIN 3
+
+typedef struct rt_arg {
+    void **slots;
+    size_t from, to;
+    atomic_int *stop;
+    uint64_t ops, fails;
+} rt_arg;
+
+static node *rt_chain(uint64_t id)
+{
+    node *head = NULL;
+    for (int k = 0; k < RT_CHAIN; k++) {
+        node *x = mk(id * RT_CHAIN + (uint64_t)k);
+        if (x == NULL)
+            return NULL;
+        rg_write(x, &x->a, head);
+        head = x;
+    }
+    return head;
+}
+
+static void *rt_churner(void *arg)
+{
+    rt_arg *a = arg;
+    rg_thread_attach();
+    uint64_t i = a->from;
+    while (!atomic_load_explicit(a->stop, memory_order_relaxed)) {
+        size_t k = a->from + (size_t)(mix(i) % (a->to - a->from));
+        node *x = mk(RT_SLOTS * RT_CHAIN + i);
+        if (x == NULL) {
+            a->fails++;
+        } else {
+            /* acquire: pairs with rg_write's release (slots of the other
+             * thread are written concurrently) */
+            node *old = __atomic_load_n((node **)&a->slots[k], __ATOMIC_ACQUIRE);
+            node *far = __atomic_load_n((node **)&a->slots[mix(i + 1) % RT_SLOTS], __ATOMIC_ACQUIRE);
+            rg_write(x, &x->a, old ? old->a : NULL); /* keep the chain's tail */
+            rg_write(x, &x->b, far);
+            rg_write(a->slots, &a->slots[k], x);
+        }
+        a->ops++;
+        i++;
+        rg_safepoint();
+    }
+    rg_thread_detach();
+    return NULL;
+}
+
+static void test_termination_rounds(void)
+{
+    rg_gc();
+    void **slots = rg_new_array(&ptr_t, RT_SLOTS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(slots);
+    rg_root *root = rg_root_add(&slots);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    for (size_t i = 0; i < RT_SLOTS; i++) {
+        node *c = rt_chain(i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        rg_write(c, &c->b, slots[mix(i) % RT_SLOTS]);
+        rg_write(slots, &slots[i], c);
+        if (i % 256 == 0)
+            rg_safepoint();
+    }
+    atomic_int stop = 0;
+    rt_arg args[2] = {{slots, 0, RT_SLOTS / 2, &stop, 0, 0}, {slots, RT_SLOTS / 2, RT_SLOTS, &stop, 0, 0}};
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[k], NULL, rt_churner, &args[k]), 0);
+    rgi_gc_stats s0, s1;
+    rgi_gc_read_stats(&s0);
+    for (int c = 0; c < 8; c++) {
+        rg_gc(); /* marks beside the churners' assists */
+        rg_safepoint();
+    }
+    rgi_gc_read_stats(&s1);
+    atomic_store(&stop, 1);
+    rg_park();
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    rg_unpark();
+    uint64_t cycles = s1.num_gc - s0.num_gc, rounds = s1.term_rounds - s0.term_rounds;
+    fprintf(stderr, "(%llu cycles, %llu termination rounds, %llu + %llu ops) ", (unsigned long long)cycles,
+            (unsigned long long)rounds, (unsigned long long)args[0].ops, (unsigned long long)args[1].ops);
+    CU_ASSERT(cycles >= 8);
+    /* a background cycle in flight at the first read may have counted its
+     * round already */
+    CU_ASSERT(rounds + 1 >= cycles);
+    /* one round per cycle, two now and then: on average at most 3 */
+    CU_ASSERT(rounds <= 3 * cycles);
+    CU_ASSERT_EQUAL(args[0].fails + args[1].fails, 0);
+    size_t bad = 0;
+    for (size_t i = 0; i < RT_SLOTS; i++) {
+        size_t len = 0;
+        for (node *x = slots[i]; x; x = x->a, len++)
+            if (!node_ok(x))
+                bad++;
+        if (len != RT_CHAIN)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    rg_root_remove(root);
+    rg_gc();
+}
+
 int main(void)
 {
     static const cu_test tests[] = {
@@ -310,6 +426,7 @@ int main(void)
         {"GC CPU fraction", test_cpu_fraction},
         {"fork while marking", test_fork_while_marking},
         {"limit at 1.25x live", test_limit_125},
+        {"termination rounds per cycle", test_termination_rounds},
         {NULL, NULL},
     };
     return cu_run("gc_runtime", tests);
