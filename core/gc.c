@@ -557,11 +557,9 @@ static void flush_gray(gwork *w)
  * still being scanned (draining > 0: the round is not clean) or scanned,
  * with every white child it found shaded (dirty set) before the count
  * dropped.  The last drain to end with the gray set empty wakes the driver
- * if it waits for that (mark_until_empty): marking may be over, and the
- * driver should not sleep through the moment (measured: polling alone made
- * marking 40% longer on a small heap, and its floating garbage made the
- * limit fail allocations).  At most one wake per wait, and only at such a
- * moment, so a mutator rarely pays for it. */
+ * if it waits for that and does not mark (mark_until_empty: it then backs
+ * off to 1 ms between looks, and marking may be over).  At most one wake
+ * per wait. */
 static void shared_drain(gwork *w, size_t budget, uint64_t max_ns)
 {
     atomic_fetch_add_explicit(&draining, 1, memory_order_seq_cst);
@@ -2522,19 +2520,27 @@ static void mark_until_empty(gwork *w, gthread *caller)
             backoff = 20000;
             continue;
         }
-        /* Wait for the drains in flight: the last one to end with the gray
-         * set empty wakes us (shared_drain); leftovers they flush are
-         * picked up by polling, 20 us doubling to 250 us (no wake for
-         * those: it would be one per assist). */
+        /* Wait for the drains in flight.  A marking driver polls every
+         * 20 us (timer slack makes it ~60), as a handshake does while acks
+         * come in, and drains what they flushed: backing off to 250 us
+         * cost the churn a sixth of its operations (the mutators' assists
+         * did the driver's share of the marking) and, to 1 ms, made the
+         * 12 MiB limit test's mark phases 40% longer and fail allocations.
+         * A driver that does not mark backs off to 1 ms, and the last drain
+         * to end with the gray set empty wakes it (shared_drain): the one
+         * moment it must not sleep through.  No wake for a marking driver:
+         * with it polling this often a wake gains nothing and costs the
+         * mutator a futex call per assist. */
         pthread_mutex_lock(&gc_lock);
         /* seq_cst: the Dekker pair with shared_drain's decrement */
-        atomic_store_explicit(&quiet_waiter, 1, memory_order_seq_cst);
+        if (!marks)
+            atomic_store_explicit(&quiet_waiter, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&draining, memory_order_seq_cst) != 0 ||
             atomic_load_explicit(&gray_nchunks, memory_order_seq_cst) != 0)
             rgi_cond_wait_ns(&gc_cond, &gc_lock, backoff);
         atomic_store_explicit(&quiet_waiter, 0, memory_order_relaxed);
         pthread_mutex_unlock(&gc_lock);
-        if (backoff < 250000)
+        if (!marks && backoff < 1000000)
             backoff *= 2;
     }
 }
