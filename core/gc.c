@@ -2496,7 +2496,7 @@ static bool driver_marks(gthread *caller)
  * an acknowledgement per thread.  Waiting costs little: a mutator's drain
  * ends within MUTATOR_STEP_NS and a helper's within its byte budget, and
  * each flushes what it left before it retracts its count; the driver
- * drains that meanwhile, and the last drain wakes it.  Gray work can still sit in a mutator's own
+ * drains that meanwhile.  Gray work can still sit in a mutator's own
  * buffer (barrier shades since its last step): the first round flushes
  * it. */
 static void mark_until_empty(gwork *w, gthread *caller)
@@ -2521,16 +2521,16 @@ static void mark_until_empty(gwork *w, gthread *caller)
             continue;
         }
         /* Wait for the drains in flight.  A marking driver polls every
-         * 20 us (timer slack makes it ~60), as a handshake does while acks
-         * come in, and drains what they flushed: backing off to 250 us
-         * cost the churn a sixth of its operations (the mutators' assists
-         * did the driver's share of the marking) and, to 1 ms, made the
-         * 12 MiB limit test's mark phases 40% longer and fail allocations.
-         * A driver that does not mark backs off to 1 ms, and the last drain
-         * to end with the gray set empty wakes it (shared_drain): the one
-         * moment it must not sleep through.  No wake for a marking driver:
-         * with it polling this often a wake gains nothing and costs the
-         * mutator a futex call per assist. */
+         * 20 us (plus the timer slack), as a handshake does while acks come
+         * in, and drains what they flushed: backing off to 1 ms made the
+         * 12 MiB limit test's mark phases 40% longer under load and failed
+         * allocations in bursts, and to 250 us still left them longer
+         * than at 20 us.  A driver that does not mark backs off to 1 ms,
+         * and the last drain to end with the gray set empty wakes it
+         * (shared_drain): the one moment it must not sleep through.  No
+         * wake for a marking driver: polling this often it would gain
+         * little, and it could cost a mutator a futex call at nearly
+         * every assist (the gray set is often empty between two). */
         pthread_mutex_lock(&gc_lock);
         /* seq_cst: the Dekker pair with shared_drain's decrement */
         if (!marks)
