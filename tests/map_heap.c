@@ -360,7 +360,9 @@ static void test_grow_shrink_while_marking(void)
     atomic_store(&stop_gc, 0);
     pthread_t th;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, gc_loop, NULL), 0);
-    for (int rep = 0; rep < 2; rep++) {
+    /* at least 2 rounds, and on until 3 cycles ran beside the churn (a
+     * loaded machine may give the collector thread little time: bounded) */
+    for (int rep = 0; rep < 2 || (rgi_gc_cycles() <= c0 + 2 && rep < 40); rep++) {
         churn(m, ref, N, 2, 0);
         CU_ASSERT(rgi_map_is_valid(m));
     }
