@@ -59,7 +59,7 @@
  *  Pacing (Go's GOGC, Go 1.5 concurrent GC pacer): the goal is
  *  marked * (1 + GC_PERCENT/100), at least 4 MiB; a cycle starts before the
  *  goal by what the last cycle saw allocated while it ran, or earlier when
- *  the room the memory limit leaves, less 1.5x that (at least 20%), would
+ *  the room the memory limit leaves, less 1.5x that (at least 10%), would
  *  be used; limit-forced cycles wait so that GC CPU stays under half the
  *  wall time, unless the heap comes within half that margin of the limit.
  *  Assists start when a thread allocates black (after START) and the

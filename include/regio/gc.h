@@ -68,7 +68,7 @@
  *     trigger earlier: the heap's room under the limit is its spans, its
  *     free pages and the whole 2 MiB segments still committable, and a
  *     cycle starts when the heap comes within 1.5x the last cycle's
- *     allocation (at least a fifth of the room) of it.  The collector is the
+ *     allocation (at least a tenth of the room) of it.  The collector is the
  *     RGI_PRESSURE_GC rung of the limit ladder: an allocation that meets the
  *     limit sweeps what the last cycle found dead (empty spans and segments
  *     go back to the page layer at once), then waits (at most 200 ms) for a
