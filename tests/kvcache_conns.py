@@ -9,47 +9,20 @@ the process's RSS.
 
 RLIMIT_NOFILE is raised to its hard limit (the server raises its own);
 exit 77 (skip) when that is below 10,000 + headroom."""
-import os
 import resource
-import select
 import socket
-import subprocess
 import sys
 import time
 
+from kvcache_server import fail, start
+
 IDLE = 10000
 LIMIT_MIB = 64
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def start(srv, extra):
-    p = subprocess.Popen([srv, "-p", "0", "-t", "2", "-m", str(LIMIT_MIB)] + extra,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    loop = port = None
-    deadline = time.time() + 10
-    while time.time() < deadline and port is None:
-        line = p.stdout.readline()
-        if not line:
-            break
-        if line.startswith("loop "):
-            loop = line.split()[1]
-        if line.startswith("port "):
-            port = int(line.split()[1])
-    if port is None:
-        p.kill()
-        fail("kvcache printed no port")
-    return p, loop, port
-
 
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
-
 
 def reply(s, end=b"\r\n"):
     buf = b""
@@ -60,14 +33,12 @@ def reply(s, end=b"\r\n"):
         buf += d
     return buf
 
-
 def ask(port, req, end=b"\r\n"):
     s = connect(port)
     s.sendall(req)
     r = reply(s, end)
     s.close()
     return r
-
 
 def stats(port):
     out = {}
@@ -77,7 +48,6 @@ def stats(port):
             out[f[1]] = f[2]
     return out
 
-
 def vm_kib(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -85,12 +55,10 @@ def vm_kib(pid, field):
                 return int(line.split()[1])
     return 0
 
-
 def check(name, want, got):
     if want != got:
         fail("%s: expected %r got %r" % (name, want, got))
     print("ok:", name)
-
 
 def check_memory(p, port, when):
     st = stats(port)
@@ -108,9 +76,8 @@ def check_memory(p, port, when):
         fail("%s: RSS %d over -m %d MiB + 5%%" % (when, rss, LIMIT_MIB))
     return st
 
-
 def suite(srv, extra):
-    p, loop, port = start(srv, extra)
+    p, loop, port = start(srv, 2, LIMIT_MIB, extra)
     print("== %s loop" % loop)
     try:
         # Half a command line, then a stall: others are served meanwhile.
@@ -177,7 +144,6 @@ def suite(srv, extra):
         p.kill()
         p.wait()
 
-
 def main():
     srv = sys.argv[1]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -192,7 +158,6 @@ def main():
         sys.exit(77)
     suite(srv, [])
     suite(srv, ["-E"])
-
 
 if __name__ == "__main__":
     main()

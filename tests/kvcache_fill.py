@@ -13,11 +13,10 @@ or more of that working set and fails.
 Sanitizer builds (ASan, TSan: found by their runtime's symbols in the binary
 or its maps) shadow every byte the heap touches, so there the RSS check is
 reported but not enforced; the limit and hit checks still hold."""
-import os
 import socket
-import subprocess
 import sys
-import time
+
+from kvcache_server import fail, start
 
 LIMIT_MIB = 64
 VALUE = 1024
@@ -25,29 +24,6 @@ FILL = (LIMIT_MIB << 20) * 14 // 10 // VALUE   # values worth 1.4x -m
 WORK_PCT = 50  # the working set: values worth 50% of regio's limit (~47% of -m)
 BATCH = 500
 MIN_HIT = 0.95
-
-
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
-
-
-def start(srv, extra):
-    p = subprocess.Popen([srv, "-p", "0", "-t", "1", "-m", str(LIMIT_MIB)] + extra,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    port = None
-    deadline = time.time() + 10
-    while time.time() < deadline and port is None:
-        line = p.stdout.readline()
-        if not line:
-            break
-        if line.startswith("port "):
-            port = int(line.split()[1])
-    if port is None:
-        p.kill()
-        fail("kvcache printed no port")
-    return p, port
-
 
 def read_until(s, buf, n_end, end):
     """Reads until buf holds n_end occurrences of end; returns buf."""
@@ -57,7 +33,6 @@ def read_until(s, buf, n_end, end):
             fail("server closed the connection")
         buf += d
     return buf
-
 
 def stats(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -70,11 +45,9 @@ def stats(port):
     s.close()
     return out
 
-
 def key(prefix, i):
     # 64-byte keys, as memcaslap's
     return (b"%s%d" % (prefix, i)).ljust(64, b"k")
-
 
 def store(s, prefix, n):
     val = b"v" * VALUE
@@ -87,7 +60,6 @@ def store(s, prefix, n):
             bad = [l for l in r.split(b"\r\n") if l and l != b"STORED"]
             fail("a set failed under load (%s): %r" % (stats(s.getpeername()[1]).get("regio_oom_fails"), bad[:2]))
 
-
 def hits(s, prefix, n):
     got = 0
     for first in range(0, n, 100):
@@ -97,14 +69,12 @@ def hits(s, prefix, n):
         got += r.count(b"VALUE ")
     return got
 
-
 def hwm_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
-
 
 def sanitized(srv, pid):
     with open(srv, "rb") as f:
@@ -115,10 +85,9 @@ def sanitized(srv, pid):
         m = f.read()
     return "libasan" in m or "libtsan" in m
 
-
 def main():
     srv = sys.argv[1]
-    p, port = start(srv, sys.argv[2:])
+    p, _, port = start(srv, 1, LIMIT_MIB, sys.argv[2:])
     try:
         san = sanitized(srv, p.pid)
         s = socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -154,7 +123,6 @@ def main():
     finally:
         p.kill()
         p.wait()
-
 
 if __name__ == "__main__":
     main()
