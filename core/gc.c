@@ -1568,8 +1568,10 @@ void rg_write_slow(void *obj, void *slot, void *val)
         /* Go's hybrid barrier: shade(*slot); shade(val); *slot = val */
         /* acquire: pairs with the release store that put the old value
          * there, so its span metadata is visible to shade */
-        shade(&me->gw, __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE));
-        if (!fresh_black(me, val))
+        void *old = __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
+        if (old != NULL) /* a fresh object's slots: no call */
+            shade(&me->gw, old);
+        if (val != NULL && !fresh_black(me, val))
             shade(&me->gw, val);
     }
     /* release: see rg_write */
