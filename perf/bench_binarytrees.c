@@ -6,7 +6,11 @@
  * handshake acknowledgement per cycle; for Boehm the stop-the-world
  * collection (start to end event).  Usage: bench_binarytrees [depth
  * [pause file]]; the pause file gets every pause recorded, in ns, one a
- * line (regio: the last 256 cycles'). */
+ * line (regio: the last 256 cycles').  BT_SP_DEPTH=d (regio only): every
+ * subtree of depth >= d roots its finished children and passes a safepoint
+ * before the next, so a cycle waits for at most one depth-d subtree
+ * instead of one whole tree for a thread's roots (the Benchmarks Game shape
+ * has one safepoint per tree). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -76,10 +80,25 @@ static void safepoint(void) { rg_safepoint(); }
 static void setup(void) {}
 #endif
 
+static int sp_depth = 1 << 30;
 static node *make(int d)
 {
     if (d == 0)
         return new_node(NULL, NULL);
+#ifndef BT_BOEHM
+    if (d >= sp_depth) {
+        node *l = make(d - 1);
+        rg_root *rl = rg_root_add((void **)&l);
+        rg_safepoint();
+        node *r = make(d - 1);
+        rg_root *rr = rg_root_add((void **)&r);
+        rg_safepoint();
+        node *n = new_node(l, r);
+        rg_root_remove(rl);
+        rg_root_remove(rr);
+        return n;
+    }
+#endif
     /* both children are locals until the parent holds them: no safepoint
      * between (rule 2) */
     node *l = make(d - 1);
@@ -103,6 +122,8 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 20;
     int maxd = n < 6 ? 6 : n;
     setup();
+    if (getenv("BT_SP_DEPTH"))
+        sp_depth = atoi(getenv("BT_SP_DEPTH"));
     uint64_t t0 = now_ns();
     long total = 0;
     {
