@@ -30,6 +30,8 @@ typedef struct rgi_gc_stats {
     uint64_t live_bytes, live_objects, mallocs, frees, total_alloc, span_bytes;
     uint64_t marked_bytes, finalizers_run, forced_by_limit;
     uint64_t term_rounds;  /* mark-termination rounds, all cycles (a cycle takes at least one) */
+    uint64_t assist_scanned; /* bytes scanned by allocation assists and safepoint steps */
+    uint64_t gray_shares;    /* times a drain gave half its gray work to paced assists */
 } rgi_gc_stats;
 void rgi_gc_read_stats(rgi_gc_stats *st);
 /* Adds the collector's numbers to memstats (called by rg_read_memstats). */

@@ -20,6 +20,11 @@
  *                                               mark threads, 0..64; 0 = only
  *                                               assists and safepoints
  *                                               (read in core/gc.c)
+ *   RG_GC_ASSIST   (environment only)   light   "paced": allocation assists
+ *                                               sized so marking ends near
+ *                                               the goal (Go's pacer): a
+ *                                               smaller heap for mutator time
+ *                                               (read in core/gc.c)
  */
 #include "internal.h"
 
