@@ -2382,6 +2382,14 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
          * the 1.5x term covers heaps that allocate fast.) */
         uint64_t during = atomic_load_explicit(&cycle_alloc, memory_order_relaxed);
         uint64_t margin = during + during / 2 > room / 10 ? during + during / 2 : room / 10;
+        /* and at least a segment: the heap grows 2 MiB at a time, so less
+         * is no margin at all (under a 12 MiB limit, room/10 is 1.2 MiB,
+         * and tests/gc_limit under ASan failed 1 run in 20 with 7
+         * allocations refused, each in the short window in which a cycle
+         * has started and the allocating thread has not yet handed over
+         * its roots: it cannot wait for that cycle) */
+        if (margin < RGI_SEG_SIZE)
+            margin = RGI_SEG_SIZE;
         if (margin > room / 2)
             margin = room / 2; /* past that, cycles would run back to back */
         uint64_t lt = room > margin ? room - margin : 0;

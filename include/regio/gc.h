@@ -74,7 +74,8 @@
  *     trigger earlier: the heap's room under the limit is its spans, its
  *     free pages and the whole 2 MiB segments still committable, and a
  *     cycle starts when the heap comes within 1.5x the last cycle's
- *     allocation (at least a tenth of the room) of it.  The collector is the
+ *     allocation (at least a tenth of the room, and one 2 MiB segment) of
+ *     it.  The collector is the
  *     RGI_PRESSURE_GC rung of the limit ladder: an allocation that meets the
  *     limit sweeps what the last cycle found dead (empty spans and segments
  *     go back to the page layer at once), then waits (at most 200 ms) for a
@@ -85,7 +86,8 @@
  *     in the current cycle (or that meets the limit before any cycle
  *     started) holds locals the collector cannot see (rule 2), so no cycle
  *     can end before its next safepoint; its allocation gets only what
- *     earlier cycles freed, and fails with ENOMEM when that is not enough.
+ *     earlier cycles freed, and fails with ENOMEM when that is not enough:
+ *     pass a safepoint and retry (the retry can wait for the cycle).
  *     The trigger exists to make this rare: with one safepoint per thread
  *     per cycle (see rule 5) every thread has normally handed its roots
  *     over long before the heap reaches the limit.  A thread that allocates a lot without a
