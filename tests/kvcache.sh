@@ -3,8 +3,9 @@
 # 127.0.0.1 (two loops), runs memcached's conformance suite (memccapable -a,
 # libmemcached-tools) against it, then checks the bad-input replies (malformed
 # commands, oversized keys and values, a client gone mid-value) and that the
-# server is still up.  All of it twice: with the io_uring loop (when built
-# and the kernel allows it) and with the epoll loop (-E).  Exit 77 (skip)
+# server is still up.  All of it three times: with the io_uring loop (when
+# built and the kernel allows it), the same with its busy poll (-B 50), and
+# with the epoll loop (-E).  Exit 77 (skip)
 # when memccapable is missing.
 set -u
 srv=${1:?usage: kvcache.sh KVCACHE}
@@ -31,9 +32,9 @@ start() { # args... -> pid, port (the server's stdout in $out)
 }
 stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=; }
 
-for loopflag in "" -E; do
+for loopflag in "" "-B 50" -E; do
 start -p 0 -t 2 -m 64 $loopflag
-echo "== $(sed -n 's/^loop //p' "$out") loop"
+echo "== $(sed -n 's/^loop //p' "$out") loop $loopflag"
 timeout 60 memccapable -h 127.0.0.1 -p "$port" -a -t 5 || { echo "FAIL: memccapable"; fail=1; }
 
 # One request on a fresh connection: prints the first reply line, CR stripped.
@@ -127,6 +128,15 @@ done
 # every key shares its hash with another, so stores, gets, deletes and
 # evictions go through the overflow map; the protocol suite must still
 # pass, and a collided key must survive its partner's delete.
+# A bad -B is refused with the usage, not taken as 0.
+for b in -1 x "" 1000001; do
+  "$srv" -p 0 -B "$b" >/dev/null 2>&1 & bp=$!
+  ( sleep 5; kill "$bp" 2>/dev/null ) & wd=$!
+  wait "$bp"; rc=$?
+  kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
+  check "-B '$b' refused" 2 "$rc"
+done
+
 KVCACHE_TEST_HASH_BITS=3 start -p 0 -t 2 -m 16
 echo "== 3-bit key hash"
 timeout 60 memccapable -h 127.0.0.1 -p "$port" -a -t 5 || { echo "FAIL: memccapable with collisions"; fail=1; }
