@@ -24,13 +24,14 @@
 #            print the URL while the load runs
 #   -o DIR   keep memcaslap's raw output and a summary (summary.tsv) in DIR
 #   -E       run kvcache's epoll loop instead of io_uring
+#   -B USEC  kvcache busy-polls up to USEC µs before it sleeps (its -B)
 # Exit 77 when memcaslap or memcached is missing.
 set -u
 threads=1 mib=64 secs=10 rounds=1 conns=16 cthreads=1 dash=0 outdir= kvextra=()
-while getopts "t:m:s:r:c:T:Do:E" o; do
+while getopts "t:m:s:r:c:T:Do:EB:" o; do
   case $o in
     t) threads=$OPTARG ;; m) mib=$OPTARG ;; s) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    c) conns=$OPTARG ;; T) cthreads=$OPTARG ;; D) dash=1 ;; o) outdir=$OPTARG ;; E) kvextra=(-E) ;;
+    c) conns=$OPTARG ;; T) cthreads=$OPTARG ;; D) dash=1 ;; o) outdir=$OPTARG ;; E) kvextra+=(-E) ;; B) kvextra+=(-B "$OPTARG") ;;
     *) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;/^set -u/d'; exit 2 ;;
   esac
 done
