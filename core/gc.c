@@ -2429,8 +2429,8 @@ static size_t assist(gthread *me, size_t budget)
  * cycle with a spare core, but a mutator that allocates faster than the
  * collector marks then allocates (black) about as much as the cycle marks,
  * and the next goal doubles that too.  Measured on binary-trees depth 20
- * (perf/RESULTS.md): paced cut peak RSS by about a third and cost about
- * 40% more time; under a memory limit, which caps the heap anyway, paced
+ * (perf/RESULTS.md): paced cut peak RSS by a fifth to a third and cost
+ * 40-50% more time; under a memory limit, which caps the heap anyway, paced
  * only cost time, so the limit does not switch it on. */
 static bool assists_paced(void)
 {
@@ -2738,16 +2738,18 @@ static void release_idle_past_goal(uint64_t goal)
      * releasing past each low goal only to fault the same memory back in
      * at the next high one cost binary-trees 150 MB of page zeroing and
      * about 10% of its time at depth 20 for no lower peak.  So the goal
-     * kept is the highest of the last second's, decaying by half a
-     * second; what stays idle longer, the scavenger returns (its delay). */
+     * kept is the highest recent one, halved for every whole second since
+     * it was set; what stays idle longer, the scavenger returns (its
+     * delay). */
     static uint64_t kept_goal, kept_ns; /* cycle lock */
     uint64_t now = rgi_now_ns(), dt = now - kept_ns;
     uint64_t decayed = dt >= 8000000000ull ? 0 : kept_goal >> (dt / 1000000000ull);
-    if (decayed > goal)
+    if (decayed > goal) {
         goal = decayed;
-    else
+    } else {
+        kept_goal = goal;
         kept_ns = now;
-    kept_goal = goal;
+    }
     rgi_page_stats ps;
     rgi_page_read_stats(&ps);
     if (ps.idle == 0)
