@@ -100,13 +100,19 @@ static void *churn(void *arg)
         obj *o = make(key, sz);
         if (o == NULL) {
             /* What regio/gc.h says a thread refused under the limit does:
-             * a cycle that started since its last safepoint cannot end
-             * before its next (its locals), so it passes one and retries,
-             * then waiting for that cycle in the ladder if need be.  The
-             * old collector failed thousands of first tries here. */
+             * the cycle the refusal asked for cannot end before this
+             * thread's next safepoint (its locals), so it parks a moment
+             * (the collector acknowledges for it meanwhile) and retries,
+             * a bounded number of times.  The old collector failed
+             * thousands of first tries here. */
             atomic_fetch_add(&refused, 1);
-            rg_safepoint();
-            o = make(key, sz);
+            for (int tries = 0; o == NULL && tries < 100; tries++) {
+                rg_park();
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+                rg_unpark();
+                o = make(key, sz);
+            }
         }
         if (o == NULL) {
             atomic_fetch_add(&fails, 1);

@@ -87,7 +87,9 @@
  *     started) holds locals the collector cannot see (rule 2), so no cycle
  *     can end before its next safepoint; its allocation gets only what
  *     earlier cycles freed, and fails with ENOMEM when that is not enough:
- *     pass a safepoint and retry (the retry can wait for the cycle).
+ *     park a moment (rg_park: the collector acknowledges for a parked
+ *     thread, so the cycle the refusal asked for can run) and retry, a
+ *     bounded number of times.
  *     The trigger exists to make this rare: with one safepoint per thread
  *     per cycle (see rule 5) every thread has normally handed its roots
  *     over long before the heap reaches the limit.  A thread that allocates a lot without a
