@@ -770,7 +770,7 @@ static size_t drain_for(gwork *w, size_t budget, uint64_t max_ns)
         gray_push(w, ring[head]);
     w->hint_len = 0;
     tls_in_gc = was;
-    if (done)
+    if (done && assist_mode == ASSIST_PACED) /* only paced assists read it */
         atomic_fetch_add_explicit(&scan_done, done, memory_order_relaxed);
     return done;
 }
