@@ -187,6 +187,7 @@ struct gthread {
     uint64_t debt_cycle;        /* the cycle_seq the debt is of */
     cache_ent cache[CACHE_SLOTS];
     gspan *last_black;          /* the span it cached black last (the barrier's fresh_black) */
+    rg_gc_fresh *fw;            /* the thread's rg_gc_tls_fresh (fresh_window) */
     gwork gw;
     rg_root *roots;             /* roots lock */
     gthread *next, *prev;       /* threads list (gc lock) */
@@ -196,6 +197,7 @@ struct gthread {
  * Globals
  * ------------------------------------------------------------------------- */
 int rg_gc_barrier_on; /* atomic via builtins: the header is C and C++ */
+RG_EXPORT __thread rg_gc_fresh rg_gc_tls_fresh __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;   /* central lists, allspans, tclasses */
 static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;     /* threads list, handshakes */
@@ -954,6 +956,15 @@ static rgi_arena *gc_pages;                                     /* set once by g
  * pages_lock, read relaxed): segments, and pages handed out of them (spans
  * and metadata).  Their difference is free pages any thread can use. */
 static _Atomic uint64_t heap_seg_bytes, heap_page_bytes;
+static _Atomic uint64_t heap_page_peak; /* highest heap_page_bytes (gctrace) */
+
+static void pages_out_locked(size_t npages)
+{
+    uint64_t v = atomic_fetch_add_explicit(&heap_page_bytes, npages * RGI_PAGE_SIZE, memory_order_relaxed) +
+                 npages * RGI_PAGE_SIZE;
+    if (v > atomic_load_explicit(&heap_page_peak, memory_order_relaxed))
+        atomic_store_explicit(&heap_page_peak, v, memory_order_relaxed);
+}
 
 /* npages pages of the shared heap; NULL + errno.  A new segment is
  * committed with no lock held: the limit ladder may run (and sweep). */
@@ -966,11 +977,11 @@ static rgi_span *heap_pages_alloc(size_t npages)
     for (int tries = 0; tries < 4; tries++) {
         pthread_mutex_lock(&pages_lock);
         rgi_span *sp = rgi_arena_span_take(gc_pages, npages);
+        if (sp != NULL)
+            pages_out_locked(npages);
         pthread_mutex_unlock(&pages_lock);
-        if (sp != NULL) {
-            atomic_fetch_add_explicit(&heap_page_bytes, npages * RGI_PAGE_SIZE, memory_order_relaxed);
+        if (sp != NULL)
             return sp;
-        }
         if (errno != EAGAIN)
             return NULL;
         bool fresh;
@@ -983,7 +994,7 @@ static rgi_span *heap_pages_alloc(size_t npages)
         /* without a segment, the ladder's sweep may still have freed pages */
         sp = rgi_arena_span_take(gc_pages, npages);
         if (sp != NULL)
-            atomic_fetch_add_explicit(&heap_page_bytes, npages * RGI_PAGE_SIZE, memory_order_relaxed);
+            pages_out_locked(npages);
         pthread_mutex_unlock(&pages_lock);
         if (sp != NULL)
             return sp;
@@ -1324,10 +1335,43 @@ static inline unsigned cache_slot(const rg_type *t, unsigned c)
     return (unsigned)((h >> 40) + c) & (CACHE_SLOTS - 1);
 }
 
+/* The inline barrier's window (regio/gc.h rg_gc_tls_fresh) follows
+ * last_black: the blocks of s from black_from up to its first survivor of
+ * the last sweep (alloc bit set: white or marked, not fresh) are handed out
+ * black by this thread or still free.  Cleared whenever last_black is, so
+ * never stale past the span's black caching: after it leaves the cache its
+ * blocks keep real mark bits until the SWEEP handshake, which clears every
+ * window (release_cache) before anything is swept.  t->fw is written by t,
+ * or by the collector while t is parked (t runs no barrier then). */
+static void fresh_window(gthread *t, gspan *s)
+{
+    if (t->fw == NULL)
+        return;
+    uintptr_t lo = 0, len = 0;
+    if (s != NULL && !s->large) {
+        uint32_t from = atomic_load_explicit(&s->black_from, memory_order_relaxed), end = s->nelems;
+        for (uint32_t w = from >> 6; w < s->nwords; w++) {
+            uint64_t a = atomic_load_explicit(&s->alloc[w], memory_order_relaxed) & ~below_mask(from, w);
+            if (a) {
+                end = w * 64 + (uint32_t)__builtin_ctzll(a);
+                break;
+            }
+        }
+        if (end > from) {
+            lo = (uintptr_t)s->start + (uintptr_t)from * s->elem;
+            len = (uintptr_t)(end - from) * s->elem;
+        }
+    }
+    __atomic_store_n(&t->fw->len, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->fw->lo, lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->fw->len, len, __ATOMIC_RELAXED);
+}
+
 /* Gives every cached span back to the central lists (heap lock taken). */
 static void release_cache(gthread *t)
 {
     t->last_black = NULL;
+    fresh_window(t, NULL);
     pthread_mutex_lock(&heap_lock);
     for (unsigned i = 0; i < CACHE_SLOTS; i++) {
         gspan *s = t->cache[i].s;
@@ -1403,8 +1447,10 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     pthread_mutex_lock(&heap_lock);
     cache_ent *e = &me->cache[slot];
     if (e->s) {
-        if (e->s == me->last_black)
+        if (e->s == me->last_black) {
             me->last_black = NULL;
+            fresh_window(me, NULL);
+        }
         span_uncache(e->s);
         central_put_locked(e->s);
         e->s = NULL;
@@ -1421,8 +1467,10 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     if (s) {
         bool blk = alloc_black_now(me, ph);
         span_cache(s, blk);
-        if (blk)
+        if (blk) {
             me->last_black = s;
+            fresh_window(me, s);
+        }
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1448,8 +1496,10 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
             if (s) {
                 bool blk = alloc_black_now(me, ph);
                 span_cache(s, blk);
-                if (blk)
+                if (blk) {
                     me->last_black = s;
+                    fresh_window(me, s);
+                }
                 e->type = t;
                 e->sclass = c;
                 e->s = s;
@@ -1472,8 +1522,10 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         allspans = s;
         bool blk = alloc_black_now(me, ph);
         span_cache(s, blk);
-        if (blk)
+        if (blk) {
             me->last_black = s;
+            fresh_window(me, s);
+        }
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1934,6 +1986,8 @@ static gthread *thread_new(void)
         return NULL;
     memset(t, 0, sizeof *t);
     t->tid = (pid_t)syscall(SYS_gettid);
+    t->fw = &rg_gc_tls_fresh;
+    fresh_window(t, NULL);
     atomic_init(&t->state, T_PARKED);
     pthread_mutex_lock(&gc_lock);
     /* joins parked: any handshake in flight is acknowledged for it, and it
@@ -1980,6 +2034,7 @@ static void thread_remove(gthread *me)
         rgi_corrupt("gc: thread %d detaching in state %d", (int)me->tid, parked);
     flush_gray(&me->gw);
     release_cache(me);
+    me->fw = NULL; /* the window is cleared; the thread's TLS may go */
     account_flush(me);
     /* its roots become global roots, scanned by the collector */
     pthread_mutex_lock(&roots_lock);
@@ -2965,11 +3020,11 @@ static void run_cycle(const char *why, gthread *caller)
                                    (double)atomic_load(&acyc.part_max[k][ACK_FLUSH]) / 1e3);
         }
         fprintf(stderr, "gc %llu acks (us):%s; preempted %llu (max %.1f), blocked %llu, clean max %.1f; "
-                "spans %.2f MB, committed %.2f MB (idle %.2f)\n",
+                "spans %.2f MB, heap segments %.2f MB (pages out %.2f, peak %.2f), committed %.2f MB (idle %.2f)\n",
                 (unsigned long long)n + 1, ab, (unsigned long long)atomic_load(&acyc.preempted),
                 (double)atomic_load(&acyc.preempted_max) / 1e3, (unsigned long long)atomic_load(&acyc.blocked),
                 (double)atomic_load(&acyc.clean_max) / 1e3, (double)atomic_load(&span_bytes) / 1e6,
-                (double)ps.committed / 1e6, (double)ps.idle / 1e6);
+                (double)atomic_load(&heap_seg_bytes) / 1e6, (double)atomic_load(&heap_page_bytes) / 1e6, (double)atomic_load(&heap_page_peak) / 1e6, (double)ps.committed / 1e6, (double)ps.idle / 1e6);
     }
     atomic_store(&cycles_done, n + 1);
     tls_in_gc = was;
@@ -3271,6 +3326,7 @@ static void abandon_cycle_locked(gthread *me)
         me->gw.n = 0;
         me->black = false;
         me->last_black = NULL;
+        fresh_window(me, NULL);
     }
     roots_started = false;
     atomic_store(&dirty, 0);
