@@ -57,7 +57,9 @@
  *  object white at the end of a clean round — which the argument excludes.
  *
  *  Pacing (Go's GOGC, Go 1.5 concurrent GC pacer): the goal is
- *  marked * (1 + GC_PERCENT/100), at least 4 MiB; a cycle starts before the
+ *  traced * (1 + GC_PERCENT/100), at least 4 MiB, where traced is what the
+ *  last cycle's marking reached (the heap it kept less what was allocated
+ *  black while it ran); a cycle starts before the
  *  goal by what the last cycle saw allocated while it ran, or earlier when
  *  the room the memory limit leaves, less 1.5x that (at least 10%), would
  *  be used; limit-forced cycles wait so that GC CPU stays under half the
@@ -246,6 +248,8 @@ static __thread unsigned tls_gray_reserved; /* > 0: pushes take from the reserve
 /* Accounting (bytes of live-looking objects). */
 static _Atomic uint64_t heap_live;    /* allocated since the last sweep + kept by it */
 static _Atomic uint64_t heap_marked;  /* live after the last full sweep */
+static _Atomic uint64_t heap_traced;  /* of that, what marking reached (not allocated black): the goal's base */
+static _Atomic uint64_t black_bytes;  /* allocated black this cycle (span_uncache, alloc_large) */
 static _Atomic uint64_t span_bytes;   /* bytes in gspans */
 static _Atomic uint64_t fin_spans;    /* gspans of types with finalizers */
 static _Atomic uint64_t cycle_alloc;  /* bytes allocated during the last cycle (the pacer) */
@@ -449,13 +453,17 @@ static void span_uncache(gspan *s)
     if (__atomic_load_n(&s->alloc_black, __ATOMIC_RELAXED)) {
         uint32_t from = atomic_load_explicit(&s->black_from, memory_order_relaxed);
         uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+        uint64_t nblack = 0;
         for (uint32_t w = from >> 6; w < s->nwords && w * 64 < fi; w++) {
             uint64_t m = below_mask(fi, w) & ~below_mask(from, w) &
                          ~atomic_load_explicit(&s->alloc[w], memory_order_relaxed);
             /* seq_cst like shade's: the mark bit is set before the clear below */
-            if (m)
+            if (m) {
                 atomic_fetch_or_explicit(&s->mark[w], m, memory_order_seq_cst);
+                nblack += (uint64_t)__builtin_popcountll(m);
+            }
         }
+        atomic_fetch_add_explicit(&black_bytes, nblack * s->elem, memory_order_relaxed);
         /* release: pairs with the acquire in implicit_black_word */
         __atomic_store_n(&s->alloc_black, 0, __ATOMIC_RELEASE);
     }
@@ -1552,8 +1560,10 @@ static void *alloc_large(gthread *me, const rg_type *t, size_t bytes)
     int ph = atomic_load_explicit(&phase, memory_order_relaxed);
     uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, ph == PH_DONE ? g + 2 : g, memory_order_relaxed);
-    if (alloc_black_now(me, ph))
+    if (alloc_black_now(me, ph)) {
         atomic_fetch_or_explicit(&s->mark[0], 1, memory_order_release);
+        atomic_fetch_add_explicit(&black_bytes, bytes, memory_order_relaxed);
+    }
     atomic_store_explicit(&s->freeindex, 1, memory_order_release);
     s->all_next = allspans;
     if (allspans)
@@ -2389,8 +2399,15 @@ static void unclaim_all(gthread *me)
  * ------------------------------------------------------------------------- */
 static void kick_worker(void);
 
-/* The heap goal is GC_PERCENT past the marked heap (at least 4 MiB), as
- * Go's; the cycle starts early enough that the heap reaches the goal about
+/* The heap goal is GC_PERCENT past the traced heap (at least 4 MiB): what
+ * the last cycle's marking reached, without the objects allocated black
+ * while it ran.  Go counts those too, but its assists keep them few; here
+ * the collector thread marks beside mutators running at full speed, a
+ * cycle allocates black about what it marks, and counting it made each
+ * goal twice the allocation of a cycle on top of twice the live heap
+ * (binary-trees depth 20: peak RSS 273-317 MiB counting them, 225-249 not,
+ * 10% more time; perf/RESULTS.md).  Survivors among them are reached, and
+ * counted, by the next cycle.  The cycle starts early enough that the heap reaches the goal about
  * when the cycle ends: goal minus what the mutators allocated during the
  * last cycle, kept between 60% and 95% of the way from marked to goal (the
  * bounds of Go 1.19's trigger ratio). */
@@ -2399,7 +2416,7 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
     if (ungated)
         *ungated = UINT64_MAX;
     uint64_t goal = UINT64_MAX;
-    uint64_t marked = atomic_load_explicit(&heap_marked, memory_order_relaxed);
+    uint64_t marked = atomic_load_explicit(&heap_traced, memory_order_relaxed);
     int pct = __atomic_load_n(&rgi_opt.gc_percent, __ATOMIC_RELAXED);
     uint64_t trig = UINT64_MAX;
     if (pct >= 0) {
@@ -2866,6 +2883,7 @@ static void run_cycle(const char *why, gthread *caller)
     handshake(HS_START, NULL);
     /* everyone runs the barrier: objects may turn black from now on */
     pthread_mutex_lock(&gc_lock);
+    atomic_store(&black_bytes, 0); /* black allocation starts now */
     atomic_store(&mark_open, 1);
     pthread_cond_broadcast(&mark_cond);
     pthread_mutex_unlock(&gc_lock);
@@ -2954,6 +2972,10 @@ static void run_cycle(const char *why, gthread *caller)
     ci.heap_after = live;
     atomic_store(&cycle_alloc, atomic_load(&st_total_alloc) - alloc0);
     atomic_store(&heap_marked, live);
+    /* the goal's base: what marking reached, not what was allocated black
+     * while it ran (trigger_bytes) */
+    uint64_t blk = atomic_load(&black_bytes);
+    atomic_store(&heap_traced, live > blk ? live - blk : 0);
     bool bl;
     trigger_bytes(&bl, &ci.goal, NULL);
     ci.forced_limit = bl;
@@ -2995,13 +3017,13 @@ static void run_cycle(const char *why, gthread *caller)
             snprintf(lim, sizeof lim, "%.1f MB", (double)ps.limit / 1e6);
         fprintf(stderr,
                 "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms wall, %.3f+%.3f+%.3f ms cpu (start+mark+sweep; collector thread), "
-                "%.2f->%.2f->%.2f MB heap (before->marked->after sweep), %.2f MB goal, limit %s, %u threads%s, %u rounds, max pause %.1f us%s%s%s\n",
+                "%.2f->%.2f->%.2f MB heap (before->marked->after sweep), %.2f MB traced, %.2f MB goal, limit %s, %u threads%s, %u rounds, max pause %.1f us%s%s%s\n",
                 (unsigned long long)n + 1, (double)wall / 1e9, frac * 100,
                 (double)(ci.t_mark - ci.t_start) / 1e6, (double)(ci.t_term - ci.t_mark) / 1e6,
                 (double)(ci.t_end - ci.t_term) / 1e6, (double)(ci.cpu_mark - ci.cpu0) / 1e6,
                 (double)(ci.cpu_term - ci.cpu_mark) / 1e6, (double)(ci.cpu_end - ci.cpu_term) / 1e6,
                 (double)ci.heap_before / 1e6, (double)ci.heap_marked_bytes / 1e6, (double)ci.heap_after / 1e6,
-                (double)ci.goal / 1e6, lim, ci.threads, wt, ci.rounds, (double)pause / 1e3, ci.why ? " (" : "", ci.why ? ci.why : "",
+                (double)atomic_load(&heap_traced) / 1e6, (double)ci.goal / 1e6, lim, ci.threads, wt, ci.rounds, (double)pause / 1e3, ci.why ? " (" : "", ci.why ? ci.why : "",
                 ci.why ? ")" : "");
         /* the acknowledgements: per handshake kind the count, the longest
          * and the longest of each part; then how many were preempted or

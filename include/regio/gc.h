@@ -71,7 +71,12 @@
  *     more cycle; its memory is reused only when it is found unreachable
  *     again after its finalizer ran.  Finalizers must not resurrect.
  *  8. Pacing: the heap goal is heap_marked * (1 + GC_PERCENT/100) (at
- *     least 4 MiB; memstats next_gc); a cycle starts before it, early enough
+ *     least 4 MiB; memstats next_gc), where heap_marked counts what the
+ *     last cycle's marking reached, not the objects allocated black while
+ *     it ran (refinement: with the collector thread marking beside mutators
+ *     at full speed those are about a cycle's allocation, and counting
+ *     them doubled it into every goal; survivors among them count from the
+ *     next cycle on); a cycle starts before it, early enough
  *     that the allocation the last cycle saw ends near the goal (between 60%
  *     and 95% of the way from heap_marked to the goal); rg_set_gc_percent
  *     / RG_GC_PERCENT (-1 / off disables it); the memory limit moves the
