@@ -1,6 +1,10 @@
 /* perf/bench_binarytrees.c — the Benchmarks Game's binary-trees on regio's
- * collected heap (default) or on Boehm GC (-DBT_BOEHM), single mutator
- * thread, same shape as perf/go/binarytrees for Go.  Prints one line:
+ * collected heap (default), on Boehm GC (-DBT_BOEHM; incremental mode with
+ * BT_BOEHM_INCR=1 in the environment, printed as boehm-incr), on glibc
+ * malloc/free (-DBT_MALLOC: each tree freed node by node after its check)
+ * or on APR pools (-DBT_APR: each tree in a pool cleared after its check,
+ * as the Benchmarks Game's C entries do), single mutator thread, same
+ * shape as perf/go/binarytrees for Go.  Prints one line:
  *   <system> depth=<n> wall_s=<> peak_rss_mib=<> gcs=<> max_pause_us=<> p99_pause_us=<> gc_cpu=<>
  * A "pause" is what the mutator thread stops for: for regio its longest
  * handshake acknowledgement per cycle; for Boehm the stop-the-world
@@ -11,7 +15,9 @@
  * before the next, so a cycle waits for at most one depth-d subtree
  * instead of one whole tree for a thread's roots (the Benchmarks Game shape
  * has one safepoint per tree). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,8 @@ static uint64_t now_ns(void)
 typedef struct node {
     struct node *l, *r;
 } node;
+
+static const char *sys_name;
 
 #ifdef BT_BOEHM
 #include <gc.h>
@@ -57,8 +65,65 @@ static void safepoint(void) {}
 static void setup(void)
 {
     GC_INIT();
+    if (getenv("BT_BOEHM_INCR") && atoi(getenv("BT_BOEHM_INCR"))) {
+        GC_enable_incremental();
+        sys_name = "boehm-incr";
+    }
     GC_set_on_collection_event(on_event);
 }
+static void tree_done(node *t) { (void)t; }
+static void long_begin(void) {}
+static void long_end(void) {}
+#elif defined(BT_MALLOC) || defined(BT_APR)
+#ifdef BT_MALLOC
+#define SYSTEM "malloc"
+static node *alloc_node(void) { return malloc(sizeof(node)); }
+static void free_tree(node *n)
+{
+    if (n->l) {
+        free_tree(n->l);
+        free_tree(n->r);
+    }
+    free(n);
+}
+static void setup(void) {}
+static void tree_done(node *t) { free_tree(t); }
+static void long_begin(void) {}
+static void long_end(void) {}
+#else
+#include <apr_pools.h>
+#define SYSTEM "apr"
+static apr_pool_t *pool_cur, *pool_tree, *pool_long;
+static node *alloc_node(void) { return apr_palloc(pool_cur, sizeof(node)); }
+static void setup(void)
+{
+    if (apr_initialize() != APR_SUCCESS || apr_pool_create(&pool_tree, NULL) != APR_SUCCESS ||
+        apr_pool_create(&pool_long, NULL) != APR_SUCCESS) {
+        fprintf(stderr, "apr: no pool\n");
+        exit(1);
+    }
+    pool_cur = pool_tree;
+}
+static void tree_done(node *t)
+{
+    (void)t;
+    apr_pool_clear(pool_tree);
+}
+static void long_begin(void) { pool_cur = pool_long; }
+static void long_end(void) { pool_cur = pool_tree; }
+#endif
+static node *new_node(node *l, node *r)
+{
+    node *n = alloc_node();
+    if (n == NULL) {
+        perror("alloc");
+        exit(1);
+    }
+    n->l = l;
+    n->r = r;
+    return n;
+}
+static void safepoint(void) {}
 #else
 #include "regio.h"
 #define SYSTEM "regio"
@@ -78,6 +143,9 @@ static node *new_node(node *l, node *r)
 }
 static void safepoint(void) { rg_safepoint(); }
 static void setup(void) {}
+static void tree_done(node *t) { (void)t; }
+static void long_begin(void) {}
+static void long_end(void) {}
 #endif
 
 static int sp_depth = 1 << 30;
@@ -85,7 +153,7 @@ static node *make(int d)
 {
     if (d == 0)
         return new_node(NULL, NULL);
-#ifndef BT_BOEHM
+#if !defined(BT_BOEHM) && !defined(BT_MALLOC) && !defined(BT_APR)
     if (d >= sp_depth) {
         node *l = make(d - 1);
         rg_root *rl = rg_root_add((void **)&l);
@@ -129,17 +197,22 @@ int main(int argc, char **argv)
     {
         node *s = make(maxd + 1);
         total += check(s);
+        tree_done(s);
         safepoint();
     }
+    long_begin();
     node *longlived = make(maxd);
-#ifndef BT_BOEHM
+    long_end();
+#if !defined(BT_BOEHM) && !defined(BT_MALLOC) && !defined(BT_APR)
     rg_root *root = rg_root_add(&longlived);
 #endif
     safepoint();
     for (int d = 4; d <= maxd; d += 2) {
         long iters = 1L << (maxd - d + 4), c = 0;
         for (long i = 0; i < iters; i++) {
-            c += check(make(d));
+            node *t = make(d);
+            c += check(t);
+            tree_done(t);
             safepoint();
         }
         total += c;
@@ -151,13 +224,15 @@ int main(int argc, char **argv)
     uint64_t maxp = 0, p99 = 0, gcs = 0;
     double cpu = 0;
 #ifdef BT_BOEHM
-    gcs = npauses;
+    gcs = GC_get_gc_no(); /* npauses counts only collections with START/END events: none in incremental mode */
     qsort(pauses, npauses, sizeof pauses[0], cmp_u64);
     if (npauses) {
         maxp = pauses[npauses - 1];
         p99 = pauses[(npauses * 99) / 100];
     }
     cpu = (double)gc_total / 1e9 / wall;
+#elif defined(BT_MALLOC) || defined(BT_APR)
+    (void)cmp_u64;
 #else
     rg_root_remove(root);
     rg_memstats ms;
@@ -183,6 +258,8 @@ int main(int argc, char **argv)
 #ifdef BT_BOEHM
             for (unsigned i = 0; i < npauses; i++)
                 fprintf(pf, "%llu\n", (unsigned long long)pauses[i]);
+#elif defined(BT_MALLOC) || defined(BT_APR)
+            /* no collector, no pauses: an empty file */
 #else
             for (unsigned i = 0; i < k; i++)
                 fprintf(pf, "%llu\n", (unsigned long long)p[i]);
@@ -191,7 +268,7 @@ int main(int argc, char **argv)
         }
     }
     printf("%s depth=%d wall_s=%.3f peak_rss_mib=%.1f gcs=%llu max_pause_us=%.1f p99_pause_us=%.1f gc_cpu=%.3f check=%ld\n",
-           SYSTEM, n, wall, (double)ru.ru_maxrss / 1024.0, (unsigned long long)gcs, (double)maxp / 1e3,
+           sys_name ? sys_name : SYSTEM, n, wall, (double)ru.ru_maxrss / 1024.0, (unsigned long long)gcs, (double)maxp / 1e3,
            (double)p99 / 1e3, cpu, total);
     return 0;
 }

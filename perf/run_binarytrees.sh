@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # perf/run_binarytrees.sh — binary-trees (Benchmarks Game shape) on regio's
-# collected heap, Boehm GC 8.2 and Go, side by side in one run.
+# collected heap, Boehm GC 8.2 (normal and incremental), glibc malloc/free,
+# APR pools and Go, side by side in one run.
 # Usage: perf/run_binarytrees.sh [depth] [build dir] [runs]
 #   (defaults: 18, build, 1).  Needs: a configured build dir (ninja builds
 # perf/bench_binarytrees*), golang-go for the Go peer, gnuplot for the plot.
@@ -13,20 +14,28 @@ cd "$(dirname "$0")/.."
 depth=${1:-18}
 build=${2:-build}
 runs=${3:-1}
-ninja -C "$build" perf/bench_binarytrees perf/bench_binarytrees_boehm >/dev/null
+targets=()
+for t in bench_binarytrees bench_binarytrees_boehm bench_binarytrees_malloc bench_binarytrees_apr; do
+  grep -q "^build perf/$t:" "$build/build.ninja" && targets+=("perf/$t")
+done
+ninja -C "$build" "${targets[@]}" >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if command -v go >/dev/null; then
   (cd perf/go/binarytrees && GO111MODULE=off GOCACHE="$tmp/cache" go build -o "$tmp/bt_go" .)
 fi
 for r in $(seq "$runs"); do
-  for sys in regio boehm go; do
+  for sys in regio boehm boehm-incr malloc apr go; do
+    envs=()
     case $sys in
       regio) bin="$build/perf/bench_binarytrees" ;;
       boehm) bin="$build/perf/bench_binarytrees_boehm" ;;
+      boehm-incr) bin="$build/perf/bench_binarytrees_boehm"; envs=(BT_BOEHM_INCR=1) ;;
+      malloc) bin="$build/perf/bench_binarytrees_malloc" ;;
+      apr) bin="$build/perf/bench_binarytrees_apr" ;;
       go) bin="$tmp/bt_go" ;;
     esac
-    [ -x "$bin" ] && "$bin" "$depth" "$tmp/pauses_$sys"
+    if [ -x "$bin" ]; then env ${envs[@]+"${envs[@]}"} "$bin" "$depth" "$tmp/pauses_$sys"; fi
   done
 done
 if command -v gnuplot >/dev/null; then
