@@ -29,15 +29,11 @@ static const rg_type poke_t = {"pacer-poke", 16, NULL, 0, NULL};
 #define GARBAGE (32 * MIB)
 
 static atomic_int collector_done;
-static uint64_t goal_after; /* next_gc right after the held cycle */
 
 static void *collector(void *arg)
 {
     (void)arg;
     rg_gc();
-    rgi_gc_stats st;
-    rgi_gc_read_stats(&st);
-    goal_after = st.next_gc;
     atomic_store(&collector_done, 1);
     return NULL;
 }
@@ -71,6 +67,8 @@ static void test_goal_from_traced_heap(void)
         usleep(100);
     }
     CU_ASSERT_FATAL(black);
+    /* the cycle we allocate black in (rg_gc's, or one the pacer started
+     * first) cannot end before our next safepoint */
     uint64_t cycles0 = rgi_gc_cycles();
     /* garbage, allocated black: the held cycle keeps all of it */
     for (size_t i = 0; i < GARBAGE / sizeof(node); i++) {
@@ -78,20 +76,28 @@ static void test_goal_from_traced_heap(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(n);
     }
     CU_ASSERT_FALSE(atomic_load(&collector_done)); /* held by our roots */
+    CU_ASSERT_EQUAL(rgi_gc_cycles(), cycles0);
+    /* safepoints until that cycle ended; no other can end before our next
+     * safepoint (it needs our roots), so its goal is the one read here */
+    for (int i = 0; i < 20000 && rgi_gc_cycles() == cycles0; i++) {
+        rg_safepoint();
+        usleep(100);
+    }
+    rgi_gc_stats st;
+    rgi_gc_read_stats(&st);
+    CU_ASSERT_FATAL(rgi_gc_cycles() == cycles0 + 1);
+    /* twice the live 8 MiB, with room for the pokes and metadata; counting
+     * the black garbage would give about 80 MiB */
+    CU_ASSERT(st.next_gc >= 2 * LIVE - LIVE / 8);
+    CU_ASSERT(st.next_gc < 2 * LIVE + 4 * MIB);
     for (int i = 0; i < 20000 && !atomic_load(&collector_done); i++) {
         rg_safepoint();
         usleep(100);
     }
     CU_ASSERT_FATAL(atomic_load(&collector_done));
     pthread_join(tc, NULL);
-    CU_ASSERT_EQUAL(rgi_gc_cycles(), cycles0 + 1);
-    /* twice the live 8 MiB, with room for the pokes and metadata; counting
-     * the black garbage would give about 80 MiB */
-    CU_ASSERT(goal_after >= 2 * LIVE - LIVE / 8);
-    CU_ASSERT(goal_after < 2 * LIVE + 4 * MIB);
 
     rg_gc(); /* frees the garbage */
-    rgi_gc_stats st;
     rgi_gc_read_stats(&st);
     CU_ASSERT(st.live_bytes < LIVE + 4 * MIB);
     size_t n = 0;
