@@ -13,13 +13,9 @@
  * marking and survivors keep their contents through more cycles.
  */
 #include "cu.h"
+#include "gc_hold.h"
 
-#include "../core/gc_internal.h"
-
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
 typedef struct node {
     struct node *l, *r;
@@ -46,16 +42,6 @@ static int in_window(const void *p)
     return (uintptr_t)p - rg_gc_tls_fresh.lo < rg_gc_tls_fresh.len;
 }
 
-static atomic_int collector_done;
-
-static void *collector(void *arg)
-{
-    (void)arg;
-    rg_gc();
-    atomic_store(&collector_done, 1);
-    return NULL;
-}
-
 static void test_window_skips_survivors(void)
 {
     rg_thread_attach();
@@ -76,23 +62,11 @@ static void test_window_skips_survivors(void)
     rg_gc(); /* the dropped nodes are free blocks between survivors now */
     CU_ASSERT_EQUAL(rg_gc_tls_fresh.len, 0);
 
-    atomic_store(&collector_done, 0);
-    pthread_t tc;
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&tc, NULL, collector, NULL), 0);
-    /* acknowledge the barrier at allocation slow paths until this thread
-     * allocates black (marking open): poke objects only, so the nodes'
-     * spans are not cached white */
-    int black = 0;
-    for (int i = 0; i < 100000 && !black; i++) { /* 10 s at most */
-        for (int k = 0; k < 100 && !black; k++) {
-            void *p = rg_new(&poke_t);
-            CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-            black = rgi_gc_is_marked(p) == 1;
-        }
-        usleep(100);
-    }
-    CU_ASSERT_FATAL(black);
-    CU_ASSERT_FALSE(atomic_load(&collector_done)); /* held by our roots */
+    /* poke objects only until marking is open, so the nodes' spans are
+     * not cached white */
+    gc_hold hold;
+    CU_ASSERT_FATAL(gc_hold_start(&hold, &poke_t));
+    CU_ASSERT_FALSE(atomic_load(&hold.done)); /* held by our roots */
 
     /* black from the survivors' spans: fresh blocks come from free ones */
     node *fresh = rg_new(&node_t);
@@ -124,12 +98,7 @@ static void test_window_skips_survivors(void)
     rg_root *croot = rg_root_add(&chain);
     CU_ASSERT_PTR_NOT_NULL_FATAL(croot);
 
-    for (int i = 0; i < 20000 && !atomic_load(&collector_done); i++) {
-        rg_safepoint();
-        usleep(100);
-    }
-    CU_ASSERT(atomic_load(&collector_done));
-    pthread_join(tc, NULL);
+    CU_ASSERT_FATAL(gc_hold_release(&hold));
     rg_safepoint(); /* the sweep acknowledgement, if still due */
     CU_ASSERT_EQUAL(rg_gc_tls_fresh.len, 0);
 

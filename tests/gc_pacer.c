@@ -8,13 +8,9 @@
  * would make it twice 40 MiB.  The next cycle frees the garbage.
  */
 #include "cu.h"
+#include "gc_hold.h"
 
-#include "../core/gc_internal.h"
-
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <unistd.h>
 
 typedef struct node {
     struct node *next;
@@ -28,14 +24,12 @@ static const rg_type poke_t = {"pacer-poke", 16, NULL, 0, NULL};
 #define LIVE (8 * MIB)
 #define GARBAGE (32 * MIB)
 
-static atomic_int collector_done;
+static uint64_t cycles0;
 
-static void *collector(void *arg)
+static int cycle_ended(void *arg)
 {
     (void)arg;
-    rg_gc();
-    atomic_store(&collector_done, 1);
-    return NULL;
+    return rgi_gc_cycles() != cycles0;
 }
 
 static void test_goal_from_traced_heap(void)
@@ -54,35 +48,21 @@ static void test_goal_from_traced_heap(void)
     rg_gc();
     rg_gc();
 
-    atomic_store(&collector_done, 0);
-    pthread_t tc;
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&tc, NULL, collector, NULL), 0);
-    int black = 0;
-    for (int i = 0; i < 100000 && !black; i++) { /* 10 s at most */
-        for (int k = 0; k < 100 && !black; k++) {
-            void *p = rg_new(&poke_t);
-            CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-            black = rgi_gc_is_marked(p) == 1;
-        }
-        usleep(100);
-    }
-    CU_ASSERT_FATAL(black);
+    gc_hold hold;
+    CU_ASSERT_FATAL(gc_hold_start(&hold, &poke_t));
     /* the cycle we allocate black in (rg_gc's, or one the pacer started
      * first) cannot end before our next safepoint */
-    uint64_t cycles0 = rgi_gc_cycles();
+    cycles0 = rgi_gc_cycles();
     /* garbage, allocated black: the held cycle keeps all of it */
     for (size_t i = 0; i < GARBAGE / sizeof(node); i++) {
         node *n = rg_new(&node_t);
         CU_ASSERT_PTR_NOT_NULL_FATAL(n);
     }
-    CU_ASSERT_FALSE(atomic_load(&collector_done)); /* held by our roots */
+    CU_ASSERT_FALSE(atomic_load(&hold.done)); /* held by our roots */
     CU_ASSERT_EQUAL(rgi_gc_cycles(), cycles0);
     /* safepoints until that cycle ended; no other can end before our next
      * safepoint (it needs our roots), so its goal is the one read here */
-    for (int i = 0; i < 20000 && rgi_gc_cycles() == cycles0; i++) {
-        rg_safepoint();
-        usleep(100);
-    }
+    gc_hold_safepoints_until(cycle_ended, NULL);
     rgi_gc_stats st;
     rgi_gc_read_stats(&st);
     CU_ASSERT_FATAL(rgi_gc_cycles() == cycles0 + 1);
@@ -90,12 +70,7 @@ static void test_goal_from_traced_heap(void)
      * the black garbage would give about 80 MiB */
     CU_ASSERT(st.next_gc >= 2 * LIVE - LIVE / 8);
     CU_ASSERT(st.next_gc < 2 * LIVE + 4 * MIB);
-    for (int i = 0; i < 20000 && !atomic_load(&collector_done); i++) {
-        rg_safepoint();
-        usleep(100);
-    }
-    CU_ASSERT_FATAL(atomic_load(&collector_done));
-    pthread_join(tc, NULL);
+    CU_ASSERT_FATAL(gc_hold_release(&hold));
 
     rg_gc(); /* frees the garbage */
     rgi_gc_read_stats(&st);
