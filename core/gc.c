@@ -2811,7 +2811,7 @@ static void start_helpers(void)
  * that the next cycle faulted back, 14 to 694 MiB a run at depth 20 with
  * the timing of cycles, and the allocating thread's system time (the
  * kernel zeroing fresh 2 MiB pages, ~3 ms each here) ranged 0.15-0.84 s;
- * keeping the last peak, 0.24-0.27 s with the same peak RSS. */
+ * keeping the last peak, 0.15-0.27 s with about the same peak RSS. */
 static void release_idle_past_goal(uint64_t goal)
 {
     if (goal == UINT64_MAX)
