@@ -189,7 +189,7 @@ struct gthread {
     uint64_t debt_cycle;        /* the cycle_seq the debt is of */
     cache_ent cache[CACHE_SLOTS];
     gspan *last_black;          /* the span it cached black last (the barrier's fresh_black) */
-    rg_gc_fresh *fw;            /* the thread's rg_gc_tls_fresh (fresh_window) */
+    rg_gc_fresh *fw;            /* the thread's rg_gc_tls_fresh (set_last_black) */
     gwork gw;
     rg_root *roots;             /* roots lock */
     gthread *next, *prev;       /* threads list (gc lock) */
@@ -1346,16 +1346,18 @@ static inline unsigned cache_slot(const rg_type *t, unsigned c)
     return (unsigned)((h >> 40) + c) & (CACHE_SLOTS - 1);
 }
 
-/* The inline barrier's window (regio/gc.h rg_gc_tls_fresh) follows
- * last_black: the blocks of s from black_from up to its first survivor of
- * the last sweep (alloc bit set: white or marked, not fresh) are handed out
- * black by this thread or still free.  Cleared whenever last_black is, so
- * never stale past the span's black caching: after it leaves the cache its
- * blocks keep real mark bits until the SWEEP handshake, which clears every
- * window (release_cache) before anything is swept.  t->fw is written by t,
- * or by the collector while t is parked (t runs no barrier then). */
-static void fresh_window(gthread *t, gspan *s)
+/* Sets t->last_black to s (NULL: none) and with it the inline barrier's
+ * window (regio/gc.h rg_gc_tls_fresh): the blocks of s from black_from up
+ * to its first survivor of the last sweep (alloc bit set: white or marked,
+ * not fresh), which this thread hands out black or are still free.  So the
+ * window is never stale past the span's black caching: after it leaves the
+ * cache its blocks keep real mark bits until the SWEEP handshake, which
+ * clears every window (release_cache) before anything is swept.  t->fw is
+ * written by t, or by the collector while t is parked (t runs no barrier
+ * then). */
+static void set_last_black(gthread *t, gspan *s)
 {
+    t->last_black = s;
     if (t->fw == NULL)
         return;
     uintptr_t lo = 0, len = 0;
@@ -1381,8 +1383,7 @@ static void fresh_window(gthread *t, gspan *s)
 /* Gives every cached span back to the central lists (heap lock taken). */
 static void release_cache(gthread *t)
 {
-    t->last_black = NULL;
-    fresh_window(t, NULL);
+    set_last_black(t, NULL);
     pthread_mutex_lock(&heap_lock);
     for (unsigned i = 0; i < CACHE_SLOTS; i++) {
         gspan *s = t->cache[i].s;
@@ -1458,10 +1459,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     pthread_mutex_lock(&heap_lock);
     cache_ent *e = &me->cache[slot];
     if (e->s) {
-        if (e->s == me->last_black) {
-            me->last_black = NULL;
-            fresh_window(me, NULL);
-        }
+        if (e->s == me->last_black)
+            set_last_black(me, NULL);
         span_uncache(e->s);
         central_put_locked(e->s);
         e->s = NULL;
@@ -1478,10 +1477,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     if (s) {
         bool blk = alloc_black_now(me, ph);
         span_cache(s, blk);
-        if (blk) {
-            me->last_black = s;
-            fresh_window(me, s);
-        }
+        if (blk)
+            set_last_black(me, s);
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -1507,10 +1504,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
             if (s) {
                 bool blk = alloc_black_now(me, ph);
                 span_cache(s, blk);
-                if (blk) {
-                    me->last_black = s;
-                    fresh_window(me, s);
-                }
+                if (blk)
+                    set_last_black(me, s);
                 e->type = t;
                 e->sclass = c;
                 e->s = s;
@@ -1533,10 +1528,8 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         allspans = s;
         bool blk = alloc_black_now(me, ph);
         span_cache(s, blk);
-        if (blk) {
-            me->last_black = s;
-            fresh_window(me, s);
-        }
+        if (blk)
+            set_last_black(me, s);
         e->type = t;
         e->sclass = c;
         e->s = s;
@@ -2000,7 +1993,7 @@ static gthread *thread_new(void)
     memset(t, 0, sizeof *t);
     t->tid = (pid_t)syscall(SYS_gettid);
     t->fw = &rg_gc_tls_fresh;
-    fresh_window(t, NULL);
+    set_last_black(t, NULL);
     atomic_init(&t->state, T_PARKED);
     pthread_mutex_lock(&gc_lock);
     /* joins parked: any handshake in flight is acknowledged for it, and it
@@ -3367,8 +3360,7 @@ static void abandon_cycle_locked(gthread *me)
     if (me) {
         me->gw.n = 0;
         me->black = false;
-        me->last_black = NULL;
-        fresh_window(me, NULL);
+        set_last_black(me, NULL);
     }
     roots_started = false;
     atomic_store(&dirty, 0);
