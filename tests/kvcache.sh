@@ -11,10 +11,16 @@ set -u
 srv=${1:?usage: kvcache.sh KVCACHE}
 command -v memccapable >/dev/null || { echo "memccapable missing: skip"; exit 77; }
 fail=0
-pid=
+pid= pid2= pid3=
 out=$(mktemp)
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -f "$out"; }
+cleanup() {
+  for p in $pid $pid2 $pid3; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  rm -f "$out"
+}
 trap cleanup EXIT
+# A server that closes a connection mid-upload must fail a check, not kill
+# this script with SIGPIPE (which would leave the server running).
+trap '' PIPE
 check() { # name expected actual
   if [ "$2" = "$3" ]; then echo "ok: $1"; else echo "FAIL: $1: expected [$2] got [$3]"; fail=1; fi
 }
@@ -67,6 +73,36 @@ printf 'set half 0 0 100\r\nonly-some' >&3
 exec 3>&- 3<&-
 check "half value not stored" "END" "$(ask 'get half\r\n')"
 check "still serving" "STORED" "$(ask 'set after 0 0 2\r\nok\r\n')"
+# A value in pieces, each in its own read: received into its item as it comes.
+split() { # cmd key value-part-1 value-part-2 -> the reply line
+  exec 3<>/dev/tcp/127.0.0.1/"$port" || return 1
+  printf '%s %s 0 0 %d\r\n%s' "$1" "$2" $(( ${#3} + ${#4} )) "$3" >&3
+  sleep 0.1
+  printf '%s' "$4" >&3
+  sleep 0.1
+  printf '\r\n' >&3
+  local line=
+  IFS= read -r -t 5 line <&3
+  exec 3>&- 3<&-
+  printf '%s' "${line%$'\r'}"
+}
+getval() { # key -> the value line after VALUE
+  exec 3<>/dev/tcp/127.0.0.1/"$port" || return 1
+  printf 'get %s\r\n' "$1" >&3
+  local l1= l2=
+  IFS= read -r -t 5 l1 <&3; IFS= read -r -t 5 l2 <&3
+  exec 3>&- 3<&-
+  printf '%s' "${l2%$'\r'}"
+}
+check "split set" "STORED" "$(split set sp hello- world)"
+check "split set value" "hello-world" "$(getval sp)"
+check "split append" "STORED" "$(split append sp '<' '>')"
+check "split append value" "hello-world<>" "$(getval sp)"
+check "split add of a present key" "NOT_STORED" "$(split add sp a b)"
+check "split bad chunk" "CLIENT_ERROR bad data chunk" "$(exec 3<>/dev/tcp/127.0.0.1/$port;
+      printf 'set sq 0 0 2\r\na' >&3; sleep 0.1; printf 'bcd\r\n' >&3;
+      IFS= read -r -t 5 l <&3; exec 3>&- 3<&-; printf '%s' "${l%$'\r'}")"
+check "split bad chunk not stored" "END" "$(ask 'get sq\r\n')"
 check "stats has regio fields" "1" "$(exec 3<>/dev/tcp/127.0.0.1/$port; printf 'stats\r\n' >&3;
       n=0; while IFS= read -r -t 5 l <&3; do l=${l%$'\r'}; [ "$l" = END ] && break;
       case $l in "STAT regio_limit "*) n=1;; esac; done; echo $n)"
@@ -97,7 +133,7 @@ elif grep -q 'not supported' "$out3"; then
 else
   echo "FAIL: -D did not start"; cat "$out3"; fail=1
 fi
-kill "$pid3" 2>/dev/null; wait "$pid3" 2>/dev/null; rm -f "$out3"
+kill "$pid3" 2>/dev/null; wait "$pid3" 2>/dev/null; pid3=; rm -f "$out3"
 
 # Eviction under the hard limit: 20 MiB of values into -m 16 (items are
 # evicted past 8 MiB): every store succeeds, evictions are counted.  Values
@@ -121,7 +157,7 @@ exec 3>&- 3<&-
 check "stores under the limit" 40 "$stored"
 [ "${evicted:-0}" -gt 0 ] && echo "ok: evictions $evicted" || { echo "FAIL: no evictions"; fail=1; }
 kill -0 "$pid2" 2>/dev/null || { echo "FAIL: server died under the limit"; fail=1; }
-kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null; rm -f "$out2"
+kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null; pid2=; rm -f "$out2"
 done
 
 # Hash collisions: with the key hash cut to 3 bits (a test knob) nearly

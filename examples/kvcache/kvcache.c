@@ -461,6 +461,16 @@ typedef struct conn {
     int last_text;         /* iov[niov-1] is text in tb (may grow in place) */
     struct msghdr msg;     /* uring: the sendmsg in flight */
     size_t swallow;        /* bytes of a rejected value still to skip */
+    /* A value that did not come whole with its command line goes straight
+     * into its new item as it arrives (no staging in c->in: a 1 MiB value
+     * costs the item only, from the same heap the items live in). */
+    item *rd;              /* the item being filled (in rd_root), NULL none */
+    rg_root *rd_root;      /* added on the first such value, for the conn's life */
+    size_t rd_have;        /* bytes of value + "\r\n" received so far */
+    uint64_t rd_cas;
+    int64_t rd_exp;
+    uint32_t rd_flags;
+    int rd_cmd, rd_noreply;
     int closing;           /* 1: close once the replies are sent, 2: at once */
     int want_out;          /* epoll: registered for EPOLLOUT instead of EPOLLIN */
     int dead;              /* uring: shut down, freed when inflight reaches 0 */
@@ -707,13 +717,15 @@ static void do_get(conn *c, char **tok, int nt, int with_cas)
     out_str(c, "END\r\n");
 }
 
-/* A storage command whose data block (nbytes + "\r\n") is at data. */
-static void do_store(conn *c, int cmd, const char *key, uint32_t flags, int64_t exptime,
-                     const char *data, size_t nbytes, uint64_t casv, int noreply)
+/* A storage command whose data block (nbytes + "\r\n") is at data.  pre:
+ * NULL, or an unlinked item the value was received into (key and data then
+ * point into it, and the caller keeps it reachable): a set, add, replace or
+ * cas links it as it is; append and prepend copy from it. */
+static void do_store(conn *c, int cmd, const char *key, size_t nk, uint32_t flags, int64_t exptime,
+                     const char *data, size_t nbytes, uint64_t casv, int noreply, item *pre)
 {
     const char *reply;
     int64_t now = now_s();
-    size_t nk = strlen(key);
     uint64_t h = hash_key(key, nk);
     shard *s = shard_for(h);
     BUMP(st_set);
@@ -733,13 +745,19 @@ static void do_store(conn *c, int cmd, const char *key, uint32_t flags, int64_t 
         size_t total = nbytes;
         if (cmd == CMD_APPEND || cmd == CMD_PREPEND) total += old->nbytes;
         if (total > ITEM_MAX) { reply = "SERVER_ERROR object too large for cache\r\n"; goto out; }
-        /* Keep old out of eviction's reach while the new one is allocated. */
-        if (old) lru_unlink(s, old);
-        it = item_alloc(s, h, key, nk, total);
-        if (old) lru_push(s, old);
+        int whole = pre && cmd != CMD_APPEND && cmd != CMD_PREPEND;
+        if (whole) it = pre;
+        else {
+            /* Keep old out of eviction's reach while the new one is allocated. */
+            if (old) lru_unlink(s, old);
+            it = item_alloc(s, h, key, nk, total);
+            if (old) lru_push(s, old);
+        }
         if (!it) { reply = "SERVER_ERROR out of memory storing object\r\n"; goto out; }
         char *v = it->data + nk;
-        if (cmd == CMD_APPEND) {
+        if (whole) {
+            /* received in place, "\r\n" included */
+        } else if (cmd == CMD_APPEND) {
             memcpy(v, old->data + old->nkey, old->nbytes);
             memcpy(v + old->nbytes, data, nbytes);
         } else if (cmd == CMD_PREPEND) {
@@ -760,6 +778,51 @@ static void do_store(conn *c, int cmd, const char *key, uint32_t flags, int64_t 
 out:
     pthread_mutex_unlock(&s->mu);
     if (!noreply) out_str(c, reply);
+}
+
+/* A storage command whose data block is still to come: its item is
+ * allocated now and process() fills it (stream_feed).  0 when no root could
+ * be had for it: the caller waits for the whole block in c->in instead. */
+static int stream_begin(conn *c, int cmd, const char *key, uint32_t flags, int64_t exptime,
+                        size_t nbytes, uint64_t casv, int noreply)
+{
+    if (!c->rd_root && !(c->rd_root = rg_root_add(&c->rd))) return 0;
+    size_t nk = strlen(key);
+    uint64_t h = hash_key(key, nk);
+    shard *s = shard_for(h);
+    pthread_mutex_lock(&s->mu);
+    item *it = item_alloc(s, h, key, nk, nbytes);
+    pthread_mutex_unlock(&s->mu);
+    if (!it) { /* the value is skipped, as memcached does */
+        BUMP(st_set);
+        if (!noreply) out_str(c, "SERVER_ERROR out of memory storing object\r\n");
+        c->swallow = nbytes + 2;
+        return 1;
+    }
+    c->rd = it;
+    c->rd_have = 0;
+    c->rd_cmd = cmd; c->rd_flags = flags; c->rd_exp = exptime; c->rd_cas = casv; c->rd_noreply = noreply;
+    return 1;
+}
+
+/* Copies what p holds of the value being received into its item; stores it
+ * once the block is whole.  Returns the bytes taken. */
+static size_t stream_feed(conn *c, const char *p, size_t avail)
+{
+    item *it = c->rd;
+    size_t block = (size_t)it->nbytes + 2;
+    size_t k = block - c->rd_have < avail ? block - c->rd_have : avail;
+    memcpy(it->data + it->nkey + c->rd_have, p, k);
+    c->rd_have += k;
+    if (c->rd_have < block) return k;
+    const char *v = it->data + it->nkey;
+    if (v[it->nbytes] != '\r' || v[it->nbytes + 1] != '\n')
+        out_str(c, "CLIENT_ERROR bad data chunk\r\n");
+    else
+        do_store(c, c->rd_cmd, it->data, it->nkey, c->rd_flags, c->rd_exp, v, it->nbytes,
+                 c->rd_cas, c->rd_noreply, it);
+    c->rd = NULL; /* linked by now, or garbage */
+    return k;
 }
 
 static void do_arith(conn *c, char **tok, int nt, int incr)
@@ -908,6 +971,7 @@ static size_t process(conn *c, const char *buf, size_t len)
             c->swallow -= k; off += k;
             continue;
         }
+        if (c->rd) { off += stream_feed(c, p, avail); continue; }
         const char *nl = memchr(p, '\n', avail);
         if (!nl) {
             if (avail > LINE_MAX_LEN) { out_str(c, "CLIENT_ERROR line too long\r\n"); c->closing = 1; }
@@ -962,14 +1026,20 @@ static size_t process(conn *c, const char *buf, size_t len)
                 c->swallow = (size_t)nb + 2;
                 continue;
             }
-            if (avail < used + (size_t)nb + 2) break; /* wait for the data block */
+            if (avail < used + (size_t)nb + 2) { /* the data block comes later */
+                if (!stream_begin(c, store, tok[1], (uint32_t)fl, ex, (size_t)nb, casv, noreply))
+                    break; /* wait for it in c->in */
+                off += used;
+                continue;
+            }
             const char *data = p + used;
             if (data[nb] != '\r' || data[nb + 1] != '\n') {
                 out_str(c, "CLIENT_ERROR bad data chunk\r\n");
                 off += used + (size_t)nb + 2;
                 continue;
             }
-            do_store(c, store, tok[1], (uint32_t)fl, ex, data, (size_t)nb, casv, noreply);
+            do_store(c, store, tok[1], strlen(tok[1]), (uint32_t)fl, ex, data, (size_t)nb, casv,
+                     noreply, NULL);
             off += used + (size_t)nb + 2;
             continue;
         }
@@ -1078,6 +1148,7 @@ static void conn_free(conn *c)
 {
     if (c->fd >= 0) close(c->fd);
     region_done(c);
+    rg_root_remove(c->rd_root); /* a value cut short is garbage now */
     rg_free(c->in);
     rg_free(c);
     atomic_fetch_sub_explicit(&st_curr_conns, 1, memory_order_relaxed);
