@@ -155,6 +155,7 @@ typedef struct gwork {
      * the next pointer without the page layer (see span_hint) */
     gspan *hint;
     uintptr_t hint_lo, hint_len;
+    bool mutator; /* a thread's own (assists, barrier), not a mark thread's */
 } gwork;
 
 struct rg_root {
@@ -567,6 +568,15 @@ static bool gray_pop_global(gwork *w)
         atomic_fetch_sub_explicit(&gray_nchunks, 1, memory_order_relaxed);
         /* a chunk holds more than a buffer: take what fits, put back the rest */
         unsigned take = c->n < GRAY_CAP - w->n ? c->n : GRAY_CAP - w->n;
+        /* Half of it when another marker may want some.  A tree's gray set
+         * is a few dozen subtrees, one chunk: the first to take it all
+         * marked alone while the others found nothing, so the collector
+         * thread and the paced assists took turns instead of marking side
+         * by side (binary-trees, paced: the collector thread was busy for
+         * half of each mark phase).  A light assist still takes all: it
+         * marks in short bursts and hands back the rest at once. */
+        if (take >= 2 * GRAY_SHARE_MIN && !(w->mutator && assist_mode == ASSIST_LIGHT))
+            take = (take + 1) / 2;
         memcpy(w->buf + w->n, c->p + (c->n - take), take * sizeof(void *));
         w->n += take;
         c->n -= take;
@@ -1993,6 +2003,7 @@ static gthread *thread_new(void)
     memset(t, 0, sizeof *t);
     t->tid = (pid_t)syscall(SYS_gettid);
     t->fw = &rg_gc_tls_fresh;
+    t->gw.mutator = true;
     set_last_black(t, NULL);
     atomic_init(&t->state, T_PARKED);
     pthread_mutex_lock(&gc_lock);
@@ -2724,6 +2735,10 @@ static void mark_until_empty(gwork *w, gthread *caller)
          * wake for a marking driver: polling this often it would gain
          * little, and it could cost a mutator a futex call at nearly
          * every assist (the gray set is often empty between two). */
+        /* a marking driver out of work asks a drain in flight to share
+         * its buffer (gray_share), as an assist that finds none does */
+        if (marks && !atomic_load_explicit(&gray_wanted, memory_order_relaxed))
+            atomic_store_explicit(&gray_wanted, 1, memory_order_relaxed);
         pthread_mutex_lock(&gc_lock);
         /* seq_cst: the Dekker pair with shared_drain's decrement */
         if (!marks)
