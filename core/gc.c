@@ -95,6 +95,7 @@ size_t rgi_pool_epoch(void) __attribute__((weak));
 #define MUTATOR_STEP_NS 50000ull            /* time bound of one assist or safepoint step */
 #define DRAIN_CLOCK_BYTES ((size_t)2 << 10) /* scan bytes between clock reads in a timed drain */
 #define PREFETCH_N 8 /* gray objects in flight between the stack and the scan (drain_for) */
+#define SPAN_CACHE 16 /* pages whose span a drain remembers (span_hint) */
 #define GRAY_SHARE_MIN 4 /* gray items a drain keeps to itself (gray_share) */
 #define ASSIST_STEPS 4        /* MUTATOR_STEP_NS steps per paced assist call, at most */
 #define ASSIST_RATIO_MAX 64   /* paced: scan bytes owed per byte allocated, at most */
@@ -150,12 +151,12 @@ struct tclass {
 typedef struct gwork {
     void *buf[GRAY_CAP];
     unsigned n;
-    /* inside drain_for only (hint_len 0 elsewhere): the span last looked
-     * up, whose range [hint_lo, hint_lo + hint_len) answers span_of for
-     * the next pointer without the page layer (see span_hint) */
-    gspan *hint;
-    uintptr_t hint_lo, hint_len;
     bool mutator; /* a thread's own (assists, barrier), not a mark thread's */
+    /* inside drain_for only (off elsewhere): the spans of the last pages
+     * looked up, direct-mapped by page number (see span_hint) */
+    bool pc_on;
+    uintptr_t pc_page[SPAN_CACHE];
+    gspan *pc_span[SPAN_CACHE];
 } gwork;
 
 struct rg_root {
@@ -654,22 +655,29 @@ static inline void gray_push(gwork *w, void *p)
     w->buf[w->n++] = p;
 }
 
-/* span_of(p) through w's one-span hint.  Neighbouring objects point to
- * each other more often than not (a tree's nodes near its leaves, a list
- * allocated in order), and the page layer's lookup is a call and three
- * dependent loads.  Valid only while w drains: no span is destroyed while
- * marking (sweeps finish before START), and drain_for clears the hint
- * before it returns, so a barrier's shade never sees one from an earlier
- * cycle. */
+/* span_of(p) through w's page cache.  A scan touches few pages at a time
+ * (a tree's nodes near its leaves, a list allocated in order), but a drain
+ * interleaves several: the gray object's page and its children's, and the
+ * prefetch FIFO's items from other subtrees, so the one-span hint this
+ * replaces missed about once per object (span_of and the page layer's
+ * lookup, a call and five dependent loads, were a tenth of bench_gcmark).
+ * Valid only while w drains: no span is destroyed while marking (sweeps
+ * finish before START), and drain_for turns the cache off before it
+ * returns and empties it when it starts, so a barrier's shade never sees
+ * an entry from an earlier cycle. */
 static inline gspan *span_hint(gwork *w, const void *p)
 {
-    if ((uintptr_t)p - w->hint_lo < w->hint_len)
-        return w->hint;
+    if (!w->pc_on)
+        return span_of(p);
+    uintptr_t pg = (uintptr_t)p >> RGI_PAGE_SHIFT;
+    /* hashed: a tree's subtrees sit a power of two of pages apart */
+    unsigned k = (unsigned)((pg * 0x9e3779b97f4a7c15ull) >> 60) & (SPAN_CACHE - 1);
+    if (w->pc_page[k] == pg) /* below start: a span's own header page, as span_of says */
+        return (const char *)p >= w->pc_span[k]->start ? w->pc_span[k] : NULL;
     gspan *s = span_of(p);
-    if (s != NULL && w->hint_len != 0) {
-        w->hint = s;
-        w->hint_lo = (uintptr_t)s->start;
-        w->hint_len = s->large ? s->obj_bytes : (size_t)s->nelems * s->elem;
+    if (s != NULL) {
+        w->pc_page[k] = pg;
+        w->pc_span[k] = s;
     }
     return s;
 }
@@ -761,9 +769,8 @@ static size_t drain_for(gwork *w, size_t budget, uint64_t max_ns)
      * prefetch to land. */
     void *ring[PREFETCH_N];
     unsigned head = 0, cnt = 0;
-    w->hint_lo = 0;
-    w->hint_len = 1; /* armed: the first lookup sets it (span_hint) */
-    w->hint = NULL;
+    memset(w->pc_page, 0, sizeof w->pc_page);
+    w->pc_on = true;
     for (;;) {
         while (cnt < PREFETCH_N && (w->n > 0 || gray_pop_global(w))) {
             void *o = w->buf[--w->n];
@@ -788,7 +795,7 @@ static size_t drain_for(gwork *w, size_t budget, uint64_t max_ns)
     /* what was taken and not scanned stays this drain's gray work */
     for (; cnt; cnt--, head = (head + 1) % PREFETCH_N)
         gray_push(w, ring[head]);
-    w->hint_len = 0;
+    w->pc_on = false;
     tls_in_gc = was;
     if (done && assist_mode == ASSIST_PACED) /* only paced assists read it */
         atomic_fetch_add_explicit(&scan_done, done, memory_order_relaxed);
