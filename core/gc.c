@@ -574,9 +574,13 @@ static bool gray_pop_global(gwork *w)
          * marked alone while the others found nothing, so the collector
          * thread and the paced assists took turns instead of marking side
          * by side (binary-trees, paced: the collector thread was busy for
-         * half of each mark phase).  A light assist still takes all: it
-         * marks in short bursts and hands back the rest at once. */
-        if (take >= 2 * GRAY_SHARE_MIN && !(w->mutator && assist_mode == ASSIST_LIGHT))
+         * half of each mark phase).  Not with light assists and one mark
+         * thread: there the collector thread should mark alone, and what
+         * it left in the global set the mutators' assists would take
+         * (binary-trees, light: 3.1-3.3 s / 241-301 MiB taking all,
+         * 3.5-3.7 s / 191-247 MiB taking half). */
+        if (take >= 2 * GRAY_SHARE_MIN &&
+            (assist_mode == ASSIST_PACED || atomic_load_explicit(&mark_threads, memory_order_relaxed) > 1))
             take = (take + 1) / 2;
         memcpy(w->buf + w->n, c->p + (c->n - take), take * sizeof(void *));
         w->n += take;
@@ -2743,8 +2747,9 @@ static void mark_until_empty(gwork *w, gthread *caller)
          * little, and it could cost a mutator a futex call at nearly
          * every assist (the gray set is often empty between two). */
         /* a marking driver out of work asks a drain in flight to share
-         * its buffer (gray_share), as an assist that finds none does */
-        if (marks && !atomic_load_explicit(&gray_wanted, memory_order_relaxed))
+         * its buffer (gray_share), as a paced assist that finds none does
+         * (light assists are short: it takes their rest when they end) */
+        if (marks && assist_mode == ASSIST_PACED && !atomic_load_explicit(&gray_wanted, memory_order_relaxed))
             atomic_store_explicit(&gray_wanted, 1, memory_order_relaxed);
         pthread_mutex_lock(&gc_lock);
         /* seq_cst: the Dekker pair with shared_drain's decrement */
