@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -142,7 +143,12 @@ static node *new_node(node *l, node *r)
     return n;
 }
 static void safepoint(void) { rg_safepoint(); }
-static void setup(void) {}
+static void setup(void)
+{
+    const char *a = getenv("RG_GC_ASSIST");
+    if (a && !strcmp(a, "paced"))
+        sys_name = "regio-paced";
+}
 static void tree_done(node *t) { (void)t; }
 static void long_begin(void) {}
 static void long_end(void) {}
