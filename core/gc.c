@@ -686,8 +686,10 @@ static inline gspan *span_hint(gwork *w, const void *p)
     return s;
 }
 
-/* Shades p: white -> gray (pushed on w if its type has pointers). */
-static void shade(gwork *w, const void *p)
+/* Shades p: white -> gray (pushed on w if its type has pointers).  Inline
+ * in the scan loop (a call per pointer, with its saved registers, was a
+ * sixth of shade's instructions); shade() is the out-of-line copy. */
+static inline __attribute__((always_inline)) void shade_inl(gwork *w, const void *p)
 {
     gspan *s = span_hint(w, p);
     if (s == NULL)
@@ -713,6 +715,11 @@ static void shade(gwork *w, const void *p)
     gray_push(w, s->start + (size_t)i * s->elem);
 }
 
+static void shade(gwork *w, const void *p)
+{
+    shade_inl(w, p);
+}
+
 /* Scans one gray work item; returns the bytes scanned.  An item is a small
  * object's start, or a large object's start plus an offset (an oblet, as in
  * Go's scanobject): a large object is scanned OBLET_BYTES at a time, the
@@ -721,14 +728,36 @@ static void shade(gwork *w, const void *p)
  * already, so rg_write during its scan shades both values as for any gray
  * object.  `whole` scans to the end without pushing (rescan_heap must make
  * progress while gray pushes fail). */
-static size_t scan_object(gwork *w, void *item, bool whole)
+static size_t scan_object_slow(gwork *w, gspan *s, void *item, bool whole);
+
+static inline __attribute__((always_inline)) size_t scan_object(gwork *w, void *item, bool whole)
 {
     gspan *s = span_hint(w, item);
+    if (RG_LIKELY(s != NULL && s->nper == 1)) {
+        /* a small block holding one object (nper is 0 for a large one):
+         * the common case, inline in the drain loop and without the loop
+         * over elements */
+        const rg_type *t = s->type;
+        const size_t *off = t->ptr_offsets;
+        for (size_t k = 0, np = t->nptrs; k < np; k++) {
+            /* acquire: pairs with rg_write's release store, so the target's
+             * span metadata (read by shade) is visible */
+            void *v = __atomic_load_n((void **)((char *)item + off[k]), __ATOMIC_ACQUIRE);
+            if (v)
+                shade_inl(w, v);
+        }
+        return s->elem;
+    }
+    return scan_object_slow(w, s, item, whole);
+}
+
+static size_t scan_object_slow(gwork *w, gspan *s, void *item, bool whole)
+{
     if (s == NULL)
         rgi_corrupt("gc: gray object %p is not in the heap", item);
     const rg_type *t = s->type;
-    size_t esz = t->size ? t->size : 1;
     char *base = item;
+    size_t esz = t->size ? t->size : 1;
     size_t n = s->nper;
     if (s->large) {
         size_t off = (size_t)(base - s->start);
