@@ -77,6 +77,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* the pools' epoch hook (pool/): defined there when pools are linked */
 size_t rgi_pool_epoch(void) __attribute__((weak));
@@ -137,7 +140,11 @@ struct gspan {
     gspan *next, *prev;          /* central list (heap lock) */
     gspan *all_next, *all_prev;  /* every span (heap lock) */
     gspan *finq_next;            /* spans with finalizers due (fin lock) */
-    _Atomic uint64_t *alloc, *mark, *fin, *finq;
+    _Atomic uint64_t *alloc, *fin, *finq;
+    /* mark state, a byte per block (nwords * 64, its own meta block):
+     * shade sets one with a plain store, where a bit needs a locked
+     * read-modify-write (mark_word gathers 64 of them into a word) */
+    _Atomic uint8_t *mark;
 };
 
 /* Central lists for one (type, size class). */
@@ -431,10 +438,53 @@ static inline uint64_t implicit_black_word(gspan *s, uint32_t w)
     return below_mask(fi, w) & ~below_mask(from, w) & ~atomic_load_explicit(&s->alloc[w], memory_order_relaxed);
 }
 
+/* The mark bytes of blocks [64w, 64w+64) as a word of bits.  Mark bytes
+ * are 0 or 1 and past nelems stay 0.  A vector load where there is one;
+ * byte by byte under TSan, which would take the vector load of bytes other
+ * threads store for a race (on x86 it reads each byte whole, and a load is
+ * an acquire). */
+static inline uint64_t mark_word(const gspan *s, uint32_t w)
+{
+    const _Atomic uint8_t *b = s->mark + (size_t)w * 64;
+#if defined(__SSE2__) && !RGI_TSAN
+    const __m128i z = _mm_setzero_si128();
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * k));
+        m |= (uint64_t)(uint16_t)~_mm_movemask_epi8(_mm_cmpeq_epi8(v, z)) << (16 * k);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (int k = 0; k < 64; k++)
+        m |= (uint64_t)(atomic_load_explicit(&b[k], memory_order_acquire) != 0) << k;
+    return m;
+#endif
+}
+
+/* Marks the blocks of word w whose bits m has (release: after what the
+ * caller stored before, as shade's dirty flag). */
+static inline void mark_word_set(gspan *s, uint32_t w, uint64_t m)
+{
+    for (; m; m &= m - 1)
+        atomic_store_explicit(&s->mark[(size_t)w * 64 + (size_t)__builtin_ctzll(m)], 1, memory_order_release);
+}
+
+/* Unmarks word w's blocks: no thread marks (sweep, a dropped cycle). */
+static inline void mark_word_clear(gspan *s, uint32_t w)
+{
+#if RGI_TSAN
+    for (int k = 0; k < 64; k++)
+        atomic_store_explicit(&s->mark[(size_t)w * 64 + (size_t)k], 0, memory_order_relaxed);
+#else
+    memset((void *)(s->mark + (size_t)w * 64), 0, 64);
+#endif
+}
+
 /* Mark bits of word w, with the blocks allocated black in bulk. */
 static inline uint64_t effective_mark_word(gspan *s, uint32_t w)
 {
-    return atomic_load_explicit(&s->mark[w], memory_order_acquire) | implicit_black_word(s, w);
+    return mark_word(s, w) | implicit_black_word(s, w);
 }
 
 /* The holder caches s (heap lock held): from now on it allocates black or
@@ -459,9 +509,9 @@ static void span_uncache(gspan *s)
         for (uint32_t w = from >> 6; w < s->nwords && w * 64 < fi; w++) {
             uint64_t m = below_mask(fi, w) & ~below_mask(from, w) &
                          ~atomic_load_explicit(&s->alloc[w], memory_order_relaxed);
-            /* seq_cst like shade's: the mark bit is set before the clear below */
+            /* the marks are set before the release clear below */
             if (m) {
-                atomic_fetch_or_explicit(&s->mark[w], m, memory_order_seq_cst);
+                mark_word_set(s, (uint32_t)w, m);
                 nblack += (uint64_t)__builtin_popcountll(m);
             }
         }
@@ -697,18 +747,21 @@ static inline __attribute__((always_inline)) void shade_inl(gwork *w, const void
     long i = block_index(s, p);
     if (i < 0)
         return;
-    _Atomic uint64_t *word = &s->mark[i >> 6];
-    uint64_t bit = (uint64_t)1 << (i & 63);
-    if (atomic_load_explicit(word, memory_order_relaxed) & bit)
+    _Atomic uint8_t *mark = &s->mark[i];
+    if (atomic_load_explicit(mark, memory_order_relaxed))
         return;
-    if (implicit_black_word(s, (uint32_t)i >> 6) & bit)
-        return; /* allocated black, its bit not written yet */
+    if ((implicit_black_word(s, (uint32_t)i >> 6) >> (i & 63)) & 1)
+        return; /* allocated black, its mark not written yet */
     /* seq_cst: the collector reads `dirty` after a round's acks; setting it
-     * before the mark bit means no shade can hide from a round (file header) */
+     * before the mark (release, below) means no shade can hide from a round
+     * (file header) */
     if (!atomic_load_explicit(&dirty, memory_order_relaxed))
         atomic_store_explicit(&dirty, 1, memory_order_seq_cst);
-    if (atomic_fetch_or_explicit(word, bit, memory_order_seq_cst) & bit)
-        return;
+    /* A plain store: two threads shading p at once may both find it white
+     * and both push it, and it is scanned twice, which is harmless (a
+     * scan only shades); the locked bit set this replaces was a third of
+     * the marker's time (bench_gcmark). */
+    atomic_store_explicit(mark, 1, memory_order_release);
 
     if (s->type->nptrs == 0)
         return; /* no pointers: black at once */
@@ -1158,7 +1211,7 @@ static void meta_free(void *p, size_t n)
  * ------------------------------------------------------------------------- */
 static size_t gspan_meta_bytes(uint32_t nwords, bool fin)
 {
-    return sizeof(gspan) + (size_t)nwords * 8 * (fin ? 4 : 2);
+    return sizeof(gspan) + (size_t)nwords * 8 * (fin ? 3 : 1);
 }
 
 /* New span: arena pages or a run; not linked anywhere yet.  NULL + errno. */
@@ -1204,9 +1257,11 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     uint32_t nelems = large ? 1 : (uint32_t)(usable / elem);
     uint32_t nwords = (nelems + 63) / 64;
     gspan *s = meta_alloc(gspan_meta_bytes(nwords, fin));
+    _Atomic uint8_t *mark = s ? meta_alloc((size_t)nwords * 64) : NULL;
     tls_in_gc = was;
-    if (s == NULL) {
+    if (mark == NULL) {
         int e = errno;
+        meta_free(s, gspan_meta_bytes(nwords, fin));
         if (sp) heap_pages_free(sp);
         if (run) rgi_run_free(run, committed);
         errno = e;
@@ -1228,10 +1283,11 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
     s->run_committed = committed;
     _Atomic uint64_t *bits = (_Atomic uint64_t *)(s + 1);
     s->alloc = bits;
-    s->mark = bits + nwords;
+    memset((void *)mark, 0, (size_t)nwords * 64);
+    s->mark = mark;
     if (fin) {
-        s->fin = bits + 2 * nwords;
-        s->finq = bits + 3 * nwords;
+        s->fin = bits + nwords;
+        s->finq = bits + 2 * nwords;
         atomic_fetch_add_explicit(&fin_spans, 1, memory_order_relaxed);
     }
     cursor_reset(s);
@@ -1265,6 +1321,7 @@ static void span_destroy(gspan *s)
         rgi_unpoison(s->start, s->obj_bytes); /* the range may become an arena segment */
         rgi_run_free(s->run, s->run_committed);
     }
+    meta_free((void *)s->mark, (size_t)s->nwords * 64);
     meta_free(s, gspan_meta_bytes(s->nwords, s->fin != NULL));
 }
 
@@ -1281,7 +1338,7 @@ static bool sweep_span_locked(gspan *s)
     uint64_t freed = 0;
     for (uint32_t w = 0; w < s->nwords; w++) {
         uint64_t a = allocated_word(s, w, fi);
-        uint64_t m = atomic_load_explicit(&s->mark[w], memory_order_relaxed);
+        uint64_t m = mark_word(s, w);
         uint64_t dead = a & ~m;
         if (dead) {
             if (s->fin)
@@ -1293,7 +1350,7 @@ static bool sweep_span_locked(gspan *s)
                                s->large ? s->obj_bytes : s->elem);
         }
         atomic_store_explicit(&s->alloc[w], m, memory_order_relaxed);
-        atomic_store_explicit(&s->mark[w], 0, memory_order_relaxed);
+        mark_word_clear(s, w);
         live += (uint32_t)__builtin_popcountll(m);
     }
     s->nalloc = live;
@@ -1607,7 +1664,7 @@ static void *alloc_large(gthread *me, const rg_type *t, size_t bytes)
     uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, ph == PH_DONE ? g + 2 : g, memory_order_relaxed);
     if (alloc_black_now(me, ph)) {
-        atomic_fetch_or_explicit(&s->mark[0], 1, memory_order_release);
+        atomic_store_explicit(&s->mark[0], 1, memory_order_release);
         atomic_fetch_add_explicit(&black_bytes, bytes, memory_order_relaxed);
     }
     atomic_store_explicit(&s->freeindex, 1, memory_order_release);
@@ -2686,7 +2743,7 @@ static uint64_t marked_bytes_now(void)
     for (gspan *s = allspans; s; s = s->all_next) {
         uint64_t n = 0;
         for (uint32_t w = 0; w < s->nwords; w++)
-            n += (uint64_t)__builtin_popcountll(atomic_load_explicit(&s->mark[w], memory_order_relaxed));
+            n += (uint64_t)__builtin_popcountll(mark_word(s, w));
         b += n * (s->large ? s->obj_bytes : s->elem);
     }
     pthread_mutex_unlock(&heap_lock);
@@ -3400,7 +3457,7 @@ static void abandon_cycle_locked(gthread *me)
     uint32_t g = atomic_load(&sweepgen_g);
     for (gspan *sp = allspans; sp; sp = sp->all_next) {
         for (uint32_t w = 0; w < sp->nwords; w++)
-            atomic_store_explicit(&sp->mark[w], 0, memory_order_relaxed);
+            mark_word_clear(sp, w);
         if (atomic_load_explicit(&sp->sweepgen, memory_order_relaxed) == g + 2)
             atomic_store_explicit(&sp->sweepgen, g, memory_order_relaxed);
         __atomic_store_n(&sp->alloc_black, 0, __ATOMIC_RELAXED);
