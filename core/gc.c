@@ -2605,9 +2605,11 @@ static size_t assist(gthread *me, size_t budget)
  * cycle with a spare core, but a mutator that allocates faster than the
  * collector marks then allocates (black) about as much as the cycle marks,
  * and the next goal doubles that too.  Measured on binary-trees depth 20
- * (perf/RESULTS.md): paced cut peak RSS by a fifth to a third and cost
- * 40-50% more time; under a memory limit, which caps the heap anyway, paced
- * only cost time, so the limit does not switch it on. */
+ * (perf/RESULTS.md): paced runs in 115-151 MiB against light's 187-231
+ * MiB, and takes 5-20% more time (4.1-4.8 s against 3.8-4.2 s; 40-50%
+ * before the mark threads shared their gray work); under a memory limit,
+ * which caps the heap anyway, paced only cost time, so the limit does not
+ * switch it on. */
 static bool assists_paced(void)
 {
     return assist_mode == ASSIST_PACED;

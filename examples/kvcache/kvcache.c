@@ -17,8 +17,9 @@
  *     the loop lends the connection for that batch; it is reset once the
  *     batch is sent and goes back to the loop's cache, so parsing and
  *     response assembly never call malloc and an idle connection holds only
- *     its conn struct (input cut mid-command is kept in a per-connection
- *     buffer, allocated only then);
+ *     its conn struct (a command line cut by a read is kept in a
+ *     per-connection buffer, allocated only then; a value that comes in
+ *     pieces goes straight into its new item, as memcached does);
  *   - items (header, key, value) are objects of the collected heap
  *     (rg_new_array), the values of 16 heap maps (rg_map_new_heap, one
  *     mutex each; each map is a root) keyed by a seeded 64-bit hash of the
