@@ -158,7 +158,6 @@ struct tclass {
 typedef struct gwork {
     void *buf[GRAY_CAP];
     unsigned n;
-    bool mutator; /* a thread's own (assists, barrier), not a mark thread's */
     /* inside drain_for only (off elsewhere): the spans of the last pages
      * looked up, direct-mapped by page number (see span_hint) */
     bool pc_on;
@@ -2100,7 +2099,6 @@ static gthread *thread_new(void)
     memset(t, 0, sizeof *t);
     t->tid = (pid_t)syscall(SYS_gettid);
     t->fw = &rg_gc_tls_fresh;
-    t->gw.mutator = true;
     set_last_black(t, NULL);
     atomic_init(&t->state, T_PARKED);
     pthread_mutex_lock(&gc_lock);
@@ -2864,7 +2862,7 @@ static void *helper_main(void *arg)
         atomic_fetch_sub(&helpers_started, 1);
         return NULL;
     }
-    w->n = 0;
+    memset(w, 0, sizeof *w); /* n 0, page cache off */
     tls_in_gc = true;
     for (;;) {
         pthread_mutex_lock(&gc_lock);
