@@ -73,6 +73,7 @@
 #include "gc_internal.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -107,6 +108,9 @@ enum { PH_OFF = 0, PH_MARK = 1, PH_DONE = 2 };
 enum { HS_NONE = 0, HS_START, HS_ROOTS, HS_TERM, HS_SWEEP };
 enum { T_RUNNING = 0, T_PARKED = 1, T_BUSY = 2 };
 enum { L_NONE = 0, L_PARTIAL, L_FULL, L_UNSWEPT };
+/* The kind of cycle asked for: full (rg_gc, the limit), minor (gcstress,
+ * a test seam) or whichever the generational mode decides (want_full). */
+enum { CY_AUTO = 0, CY_FULL, CY_MINOR };
 
 typedef struct gspan gspan;
 typedef struct tclass tclass;
@@ -207,6 +211,7 @@ struct gthread {
  * Globals
  * ------------------------------------------------------------------------- */
 int rg_gc_barrier_on; /* atomic via builtins: the header is C and C++ */
+rg_gc_cards rg_gc_card_table; /* gc.h rule 9: set once at init (n 0: the mode is off) */
 RG_EXPORT __thread rg_gc_fresh rg_gc_tls_fresh __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;   /* central lists, allspans, tclasses */
@@ -225,6 +230,13 @@ static _Atomic int gray_overflow;   /* a gray push was dropped: rescan the heap 
 static _Atomic int fin_pending;     /* finalizers are due */
 static bool roots_started;          /* gc lock: ROOTS handshake published this cycle */
 static _Atomic uint64_t cycle_seq;  /* cycles begun; written under the cycle lock before START */
+/* Generations (gc.h rule 9): marks are sticky between full cycles. */
+static bool gen_mode;               /* RG_GC_GEN (default on); read once at init */
+static _Atomic int want_full;       /* the next cycle traces the whole heap */
+static _Atomic uint64_t full_done;  /* full cycles completed (the limit rung waits for one) */
+static _Atomic uint64_t full_base;  /* traced by the last full cycle: the goal's base until the next */
+static _Atomic uint64_t minor_done; /* minor cycles completed (statistics) */
+static _Atomic uintptr_t heap_hwm;  /* end of the highest span made: the cards worth reading */
 
 static gthread *threads;            /* gc lock */
 static size_t nthreads;
@@ -1290,6 +1302,11 @@ static gspan *span_create(const rg_type *t, tclass *tc, size_t elem, size_t obj_
         atomic_fetch_add_explicit(&fin_spans, 1, memory_order_relaxed);
     }
     cursor_reset(s);
+    /* the card scan reads the cards up to the highest span's end */
+    uintptr_t end = (uintptr_t)start + usable, hw = atomic_load_explicit(&heap_hwm, memory_order_relaxed);
+    while (hw < end && !atomic_compare_exchange_weak_explicit(&heap_hwm, &hw, end, memory_order_relaxed,
+                                                              memory_order_relaxed))
+        ;
     if (poisoning && !run)
         rgi_poison(start, usable);
     /* publish: span_of() on another thread reaches s only through a pointer
@@ -1325,6 +1342,8 @@ static void span_destroy(gspan *s)
 }
 
 /* Sweeps s (heap lock held, s claimed: not cached, sweepgen G-2).
+ * A block is live when it is marked: alloc := mark.  The generational mode
+ * keeps the marks (old objects stay marked until a full cycle).
  * Returns true when the span is now empty. */
 static bool sweep_span_locked(gspan *s)
 {
@@ -1349,7 +1368,8 @@ static bool sweep_span_locked(gspan *s)
                                s->large ? s->obj_bytes : s->elem);
         }
         atomic_store_explicit(&s->alloc[w], m, memory_order_relaxed);
-        mark_word_clear(s, w);
+        if (!gen_mode)
+            mark_word_clear(s, w); /* sticky in the generational mode: cleared by the next full cycle */
         live += (uint32_t)__builtin_popcountll(m);
     }
     s->nalloc = live;
@@ -1877,6 +1897,162 @@ static void scan_collector_roots(gwork *w)
 }
 
 /* ---------------------------------------------------------------------------
+ * Cards and sticky marks (gc.h rule 9)
+ * ------------------------------------------------------------------------- */
+/* Cards [0, n) cover every span made so far. */
+static size_t cards_in_use(void)
+{
+    const rg_gc_cards *ct = &rg_gc_card_table;
+    uintptr_t hw = atomic_load_explicit(&heap_hwm, memory_order_relaxed);
+    if (ct->n == 0 || hw <= ct->lo)
+        return 0;
+    size_t n = (size_t)((hw - ct->lo + RG_GC_CARD_BYTES - 1) >> RG_GC_CARD_SHIFT);
+    return n < ct->n ? n : ct->n;
+}
+
+/* Eight cards as a word (non-zero: one is marked).  A word load where the
+ * mutators store single bytes; byte by byte under TSan, as mark_word. */
+static inline uint64_t cards_word(size_t i)
+{
+    const unsigned char *m = rg_gc_card_table.map + i;
+#if RGI_TSAN
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v |= (uint64_t)__atomic_load_n(&m[k], __ATOMIC_RELAXED) << (8 * k);
+    return v;
+#else
+    uint64_t v;
+    memcpy(&v, m, sizeof v);
+    return v;
+#endif
+}
+
+/* Unmarks every card.  Called when marking has ended and before the
+ * barrier goes off: no marked object points to an unmarked one, and no
+ * thread marks a card until it sees the barrier off.  Only words holding a
+ * mark are written (a card page nobody touched stays unbacked). */
+static void cards_clear(void)
+{
+    unsigned char *m = rg_gc_card_table.map;
+    for (size_t i = 0, n = cards_in_use(); i < n; i += 8)
+        if (cards_word(i))
+            for (int k = 0; k < 8; k++)
+                __atomic_store_n(&m[i + (size_t)k], (unsigned char)0, __ATOMIC_RELAXED);
+}
+
+/* Any mark byte set among blocks [i0, i1] of s? */
+static inline bool marks_any(const gspan *s, size_t i0, size_t i1)
+{
+    const _Atomic uint8_t *m = s->mark;
+#if !RGI_TSAN
+    for (; i0 <= i1 && (i0 & 7); i0++)
+        if (atomic_load_explicit(&m[i0], memory_order_relaxed))
+            return true;
+    for (; i0 + 8 <= i1 + 1; i0 += 8) {
+        uint64_t v;
+        memcpy(&v, (const void *)(m + i0), sizeof v);
+        if (v)
+            return true;
+    }
+#endif
+    for (; i0 <= i1; i0++)
+        if (atomic_load_explicit(&m[i0], memory_order_relaxed))
+            return true;
+    return false;
+}
+
+/* The card scan's span lookup: the span of the last card, while the next
+ * one lies in it (a small span covers 128 cards or more). */
+typedef struct card_cursor {
+    gspan *s;
+    char *lo, *hi; /* [lo, hi): s's blocks */
+    char *last;    /* the last small block scanned (one spans several cards) */
+} card_cursor;
+
+/* Scans the old (marked) objects overlapping the card at a: a small block
+ * whole (once, though it covers several cards), a large object's elements
+ * that overlap the card.  Returns the bytes scanned. */
+static size_t scan_card(gwork *w, char *a, card_cursor *cc)
+{
+    char *e = a + RG_GC_CARD_BYTES;
+    gspan *s = cc->s;
+    if (s == NULL || a < cc->lo || a >= cc->hi) {
+        s = span_of(a);
+        if (s == NULL)
+            s = span_of(e - 1); /* the card holds a span's first block, or none */
+        if (s == NULL)
+            return 0;
+        cc->s = s;
+        cc->lo = s->start;
+        cc->hi = s->start + (s->large ? s->obj_bytes : (size_t)s->nelems * s->elem);
+    }
+    char *lo = a > cc->lo ? a : cc->lo;
+    if (e > cc->hi)
+        e = cc->hi;
+    if (lo >= e)
+        return 0;
+    if (s->large) {
+        if (!atomic_load_explicit(&s->mark[0], memory_order_acquire))
+            return 0;
+        const rg_type *t = s->type;
+        size_t esz = t->size ? t->size : 1;
+        size_t e0 = (size_t)(lo - s->start) / esz, e1 = (size_t)(e - 1 - s->start) / esz;
+        for (size_t k = e0; k <= e1; k++)
+            for (size_t f = 0; f < t->nptrs; f++) {
+                void *v = __atomic_load_n((void **)(s->start + k * esz + t->ptr_offsets[f]), __ATOMIC_ACQUIRE);
+                if (v)
+                    shade(w, v);
+            }
+        return (e1 - e0 + 1) * esz;
+    }
+    long i0 = block_index(s, lo), i1 = block_index(s, e - 1);
+    if (i0 < 0 || i1 < i0 || !marks_any(s, (size_t)i0, (size_t)i1))
+        return 0; /* the common case: a card of young objects */
+    size_t done = 0;
+    for (long i = i0; i <= i1; i++) {
+        char *b = s->start + (size_t)i * s->elem;
+        if (b == cc->last || !atomic_load_explicit(&s->mark[i], memory_order_acquire))
+            continue;
+        cc->last = b;
+        done += scan_object_slow(w, s, b, false);
+    }
+    return done;
+}
+
+/* A minor cycle's extra roots: the old objects on marked cards.  Run once
+ * every thread has the barrier on (after START): a store made before a
+ * thread's acknowledgement marked its card, one made after shades what it
+ * stores.  Returns the number of marked cards. */
+static size_t scan_cards(gwork *w)
+{
+    size_t ncards = 0, bytes = 0;
+    card_cursor cc = {0};
+    const rg_gc_cards *ct = &rg_gc_card_table;
+    for (size_t i = 0, n = cards_in_use(); i < n; i += 8) {
+        for (uint64_t v = cards_word(i); v;) {
+            unsigned b = (unsigned)__builtin_ctzll(v) / 8;
+            v &= ~((uint64_t)0xff << (8 * b)); /* a marked card is a non-zero byte */
+            ncards++;
+            bytes += scan_card(w, (char *)(ct->lo + ((i + b) << RG_GC_CARD_SHIFT)), &cc);
+        }
+    }
+    if (bytes && assist_mode == ASSIST_PACED)
+        atomic_fetch_add_explicit(&scan_done, bytes, memory_order_relaxed);
+    return ncards;
+}
+
+/* A full cycle starts from no marks (the sweep left the old ones): every
+ * span swept, nothing marking (the collector, before START). */
+static void marks_clear_all(void)
+{
+    pthread_mutex_lock(&heap_lock);
+    for (gspan *s = allspans; s; s = s->all_next)
+        for (uint32_t w = 0; w < s->nwords; w++)
+            mark_word_clear(s, w);
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* ---------------------------------------------------------------------------
  * Handshakes
  * ------------------------------------------------------------------------- */
 /* Raises *m to v (relaxed: statistics). */
@@ -2259,6 +2435,7 @@ void rgi_gc_unpark_after_wait(bool parked)
 }
 
 static void run_finalizers(gthread *me);
+static void collect(int kind);
 
 static RGI_NOINLINE void safepoint_slow(gthread *me)
 {
@@ -2269,8 +2446,12 @@ static RGI_NOINLINE void safepoint_slow(gthread *me)
     if (atomic_load_explicit(&fin_pending, memory_order_relaxed))
         run_finalizers(me);
     tls_in_safepoint = false;
-    if (rgi_opt.gcstress)
-        rg_gc();
+    if (rgi_opt.gcstress) {
+        /* both kinds of cycle, alternately (minor ones are full when the
+         * generational mode is off) */
+        static _Atomic unsigned stress_n;
+        collect(atomic_fetch_add_explicit(&stress_n, 1, memory_order_relaxed) & 1 ? CY_FULL : CY_MINOR);
+    }
 }
 
 void rg_safepoint(void)
@@ -2731,7 +2912,8 @@ typedef struct cycle_info {
     uint64_t t_start, t_mark, t_term, t_end, cpu0, cpu_mark, cpu_term, cpu_end;
     uint64_t heap_before, heap_marked_bytes, heap_after, goal;
     unsigned rounds, threads;
-    bool forced_limit;
+    bool forced_limit, full;
+    size_t cards;
     const char *why;
 } cycle_info;
 
@@ -2964,7 +3146,9 @@ static void release_idle_past_goal(uint64_t goal)
 
 static gwork cw; /* the cycle driver's gray buffer (cycle lock) */
 
-static void run_cycle(const char *why, gthread *caller)
+/* One cycle of the kind asked for (every cycle is full when the
+ * generational mode is off). */
+static void run_cycle(const char *why, gthread *caller, int kind)
 {
     cycle_info ci = {0};
     pthread_mutex_lock(&cycle_lock);
@@ -2992,6 +3176,9 @@ static void run_cycle(const char *why, gthread *caller)
 
     start_helpers();
     sweep_all(); /* the previous cycle's sweep must be complete */
+    ci.full = !gen_mode || kind == CY_FULL || (kind == CY_AUTO && atomic_load(&want_full));
+    if (gen_mode && ci.full)
+        marks_clear_all();
     /* roots_started first: a thread joining from here on must not start
      * black before this cycle's marking opens (alloc_black_now) */
     pthread_mutex_lock(&gc_lock);
@@ -3013,6 +3200,8 @@ static void run_cycle(const char *why, gthread *caller)
     atomic_store(&mark_open, 1);
     pthread_cond_broadcast(&mark_cond);
     pthread_mutex_unlock(&gc_lock);
+    if (!ci.full)
+        ci.cards = scan_cards(&cw);
     scan_collector_roots(&cw); /* before ROOTS: helpers mark meanwhile */
     flush_gray(&cw);
     handshake(HS_ROOTS, driver_marks(caller) ? &cw : NULL);
@@ -3064,6 +3253,8 @@ static void run_cycle(const char *why, gthread *caller)
      * acknowledgement and scanned in the next cycle, so a late mark is never
      * a mark without a scan. */
     atomic_store(&mark_open, 0);
+    if (gen_mode)
+        cards_clear(); /* no marked object points to an unmarked one now */
     __atomic_store_n(&rg_gc_barrier_on, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&heap_lock);
     set_phase_locked(PH_DONE);
@@ -3101,7 +3292,31 @@ static void run_cycle(const char *why, gthread *caller)
     /* the goal's base: what marking reached, not what was allocated black
      * while it ran (trigger_bytes) */
     uint64_t blk = atomic_load(&black_bytes);
-    atomic_store(&heap_traced, live > blk ? live - blk : 0);
+    if (ci.full) {
+        atomic_store(&heap_traced, live > blk ? live - blk : 0);
+        atomic_store(&full_base, atomic_load(&heap_traced));
+    } else {
+        /* a minor cycle's survivors include old objects that died: the
+         * goal keeps the last full cycle's base (gc.h rule 9) */
+        atomic_store(&heap_traced, atomic_load(&full_base));
+    }
+    if (gen_mode) {
+        if (ci.full) {
+            atomic_store(&want_full, 0);
+            atomic_fetch_add(&full_done, 1);
+        } else {
+            atomic_fetch_add_explicit(&minor_done, 1, memory_order_relaxed);
+        }
+        /* the next cycle is full once the old objects grew by half of
+         * GC_PERCENT over the last full cycle's traced heap */
+        int pct = __atomic_load_n(&rgi_opt.gc_percent, __ATOMIC_RELAXED);
+        uint64_t base = atomic_load(&full_base);
+        uint64_t grow = pct >= 0 ? base / 200 * (uint64_t)pct : UINT64_MAX;
+        if (grow < MIN_TRIGGER / 2)
+            grow = MIN_TRIGGER / 2;
+        if (live > base + grow)
+            atomic_store(&want_full, 1);
+    }
     bool bl;
     trigger_bytes(&bl, &ci.goal, NULL);
     ci.forced_limit = bl;
@@ -3134,6 +3349,11 @@ static void run_cycle(const char *why, gthread *caller)
             o += (size_t)snprintf(wt + o, sizeof wt - o, "%s%d", i ? "," : ", waited on tid ", (int)waited_tids[i]);
         uint64_t wall = ci.t_end - start_ns;
         double frac = cpu_fraction(ci.t_end);
+        char kstr[48];
+        if (ci.full)
+            snprintf(kstr, sizeof kstr, "full");
+        else
+            snprintf(kstr, sizeof kstr, "minor (%zu cards)", ci.cards);
         rgi_page_stats ps;
         rgi_page_read_stats(&ps);
         char lim[32];
@@ -3143,13 +3363,13 @@ static void run_cycle(const char *why, gthread *caller)
             snprintf(lim, sizeof lim, "%.1f MB", (double)ps.limit / 1e6);
         fprintf(stderr,
                 "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms wall, %.3f+%.3f+%.3f ms cpu (start+mark+sweep; collector thread), "
-                "%.2f->%.2f->%.2f MB heap (before->marked->after sweep), %.2f MB traced, %.2f MB goal, limit %s, %u threads%s, %u rounds, max pause %.1f us%s%s%s\n",
+                "%.2f->%.2f->%.2f MB heap (before->marked->after sweep), %.2f MB traced, %.2f MB goal, limit %s, %u threads%s, %s, %u rounds, max pause %.1f us%s%s%s\n",
                 (unsigned long long)n + 1, (double)wall / 1e9, frac * 100,
                 (double)(ci.t_mark - ci.t_start) / 1e6, (double)(ci.t_term - ci.t_mark) / 1e6,
                 (double)(ci.t_end - ci.t_term) / 1e6, (double)(ci.cpu_mark - ci.cpu0) / 1e6,
                 (double)(ci.cpu_term - ci.cpu_mark) / 1e6, (double)(ci.cpu_end - ci.cpu_term) / 1e6,
                 (double)ci.heap_before / 1e6, (double)ci.heap_marked_bytes / 1e6, (double)ci.heap_after / 1e6,
-                (double)atomic_load(&heap_traced) / 1e6, (double)ci.goal / 1e6, lim, ci.threads, wt, ci.rounds, (double)pause / 1e3, ci.why ? " (" : "", ci.why ? ci.why : "",
+                (double)atomic_load(&heap_traced) / 1e6, (double)ci.goal / 1e6, lim, ci.threads, wt, kstr, ci.rounds, (double)pause / 1e3, ci.why ? " (" : "", ci.why ? ci.why : "",
                 ci.why ? ")" : "");
         /* the acknowledgements: per handshake kind the count, the longest
          * and the longest of each part; then how many were preempted or
@@ -3201,7 +3421,7 @@ static void *worker_main(void *arg)
          * off): collect only if the heap is still past the trigger */
         if (!forced && atomic_load_explicit(&heap_live, memory_order_relaxed) < trig)
             continue;
-        run_cycle(forced ? "forced by the limit ladder" : bl ? "forced by the memory limit" : NULL, NULL);
+        run_cycle(forced ? "forced by the limit ladder" : bl ? "forced by the memory limit" : NULL, NULL, forced || bl ? CY_FULL : CY_AUTO);
     }
     return NULL;
 }
@@ -3229,7 +3449,7 @@ static void kick_worker(void)
 /* ---------------------------------------------------------------------------
  * rg_gc, the limit rung, init, stats
  * ------------------------------------------------------------------------- */
-void rg_gc(void)
+static void collect(int kind)
 {
     gthread *me = self();
     if (me == NULL || me->in_finalizer)
@@ -3237,7 +3457,7 @@ void rg_gc(void)
     bool running = atomic_load_explicit(&me->state, memory_order_relaxed) == T_RUNNING;
     if (running)
         rg_park(); /* rg_gc is a safepoint: we do not wait on our own ack */
-    run_cycle(NULL, me);
+    run_cycle(NULL, me, kind);
     if (running)
         rg_unpark();
     if (atomic_load_explicit(&fin_pending, memory_order_relaxed) && !tls_in_safepoint) {
@@ -3245,6 +3465,11 @@ void rg_gc(void)
         run_finalizers(me);
         tls_in_safepoint = false;
     }
+}
+
+void rg_gc(void)
+{
+    collect(CY_FULL);
 }
 
 /* The RGI_PRESSURE_GC rung.  It sweeps what the last cycle found dead,
@@ -3274,14 +3499,16 @@ static size_t pressure(size_t need, void *arg)
     bool can_wait = !running || (!me->in_finalizer &&
                                  ((ph == PH_MARK && me->roots_cycle == atomic_load_explicit(&cycle_seq, memory_order_relaxed)) ||
                                   ph == PH_DONE));
-    uint64_t c0 = atomic_load(&cycles_done);
+    /* a full cycle: a minor one frees no old object that died */
+    uint64_t f0 = atomic_load(&full_done);
+    atomic_store(&want_full, 1);
     atomic_fetch_add_explicit(&forced_by_limit, 1, memory_order_relaxed);
     atomic_store(&worker_force, 1);
     kick_worker();
     if (!can_wait)
         return freed;
     uint64_t deadline = rgi_now_ns() + 200000000ull; /* the rung's timeout */
-    while (atomic_load(&cycles_done) < c0 + 1 && rgi_now_ns() < deadline) {
+    while (atomic_load(&full_done) < f0 + 1 && rgi_now_ns() < deadline) {
         if (running) {
             if ((atomic_load_explicit(&hs_word, memory_order_acquire) >> 8) != atomic_load_explicit(&me->ack_seq, memory_order_relaxed))
                 ack_pending(me, false);
@@ -3289,7 +3516,7 @@ static size_t pressure(size_t need, void *arg)
                 assist(me, ASSIST_MAX);
         }
         pthread_mutex_lock(&gc_lock);
-        if (atomic_load(&cycles_done) < c0 + 1)
+        if (atomic_load(&full_done) < f0 + 1)
             rgi_cond_wait_ns(&gc_cond, &gc_lock, running ? 200000 : 2000000);
         pthread_mutex_unlock(&gc_lock);
     }
@@ -3332,6 +3559,17 @@ uint64_t rgi_gc_cycles(void)
     return atomic_load(&cycles_done);
 }
 
+bool rgi_gc_collect(bool full)
+{
+    collect(full ? CY_FULL : CY_MINOR);
+    return gen_mode;
+}
+
+uint64_t rgi_gc_minor_cycles(void)
+{
+    return atomic_load(&minor_done);
+}
+
 /* RG_GC_THREADS: a count 0..RG_GC_THREADS_MAX; anything else warns and
  * keeps the default. */
 static int gc_threads_default(void)
@@ -3368,6 +3606,32 @@ static void gc_assist_from_env(void)
         fprintf(stderr, "regio: ignoring RG_GC_ASSIST=\"%s\" (want light or paced)\n", v);
 }
 
+/* RG_GC_GEN: the generational mode (gc.h rule 9), on unless "0" or "off".
+ * Its card table is a byte per card of the page layer's reservation,
+ * mapped without backing: pages appear as the mutators mark cards. */
+static void gen_from_env(void)
+{
+    const char *v = getenv("RG_GC_GEN");
+    if (v && strcmp(v, "0") != 0 && strcmp(v, "off") != 0 && strcmp(v, "1") != 0 && strcmp(v, "on") != 0)
+        fprintf(stderr, "regio: ignoring RG_GC_GEN=\"%s\" (want 1/on or 0/off)\n", v);
+    if (v && (strcmp(v, "0") == 0 || strcmp(v, "off") == 0))
+        return;
+    char *base;
+    size_t len;
+    rgi_page_range(&base, &len);
+    size_t n = len >> RG_GC_CARD_SHIFT;
+    if (n == 0)
+        return;
+    void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return; /* every cycle full, as with RG_GC_GEN=0 */
+    rg_gc_card_table.map = m;
+    rg_gc_card_table.lo = (uintptr_t)base;
+    rg_gc_card_table.n = n;
+    gen_mode = true;
+    atomic_store(&want_full, 1);
+}
+
 static void gc_atfork_prepare(void);
 static void gc_atfork_parent(void);
 static void gc_atfork_child(void);
@@ -3382,6 +3646,7 @@ static void gc_init_once(void)
         ncpu = 1;
     gc_threads_from_env();
     gc_assist_from_env();
+    gen_from_env();
     pthread_key_create(&thread_key, thread_exit);
     gc_pages = rgi_arena_new_detached(); /* NULL: every heap allocation fails with ENOMEM */
     rgi_pressure_register(RGI_PRESSURE_GC, pressure, NULL);
@@ -3478,6 +3743,7 @@ static void abandon_cycle_locked(gthread *me)
     roots_started = false;
     atomic_store(&dirty, 0);
     atomic_store(&gray_overflow, 0);
+    atomic_store(&want_full, 1); /* the old objects' marks are gone */
     set_phase_locked(PH_OFF);
 }
 

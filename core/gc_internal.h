@@ -57,6 +57,12 @@ extern atomic_int rgi_gc_fail_gray;
 /* Completed cycles. */
 uint64_t rgi_gc_cycles(void);
 
+/* Test seam: a cycle like rg_gc(), minor when full is false and the
+ * generational mode is on (gc.h rule 9).  Returns true when it is on. */
+bool rgi_gc_collect(bool full);
+/* Completed minor cycles. */
+uint64_t rgi_gc_minor_cycles(void);
+
 /* Is obj the start of a live-looking heap block?  (Installed as
  * rgi_gc_is_object; while marking it also shades obj, which makes a region
  * pin a barrier-protected root store.) */

@@ -191,6 +191,10 @@ bool rgi_page_owns(const void *p);
 /* Kind of the segment holding p, RGI_SEG_FREE if none (safe for any p). */
 int rgi_page_kind(const void *p);
 
+/* The reservation: every segment lies in [*base, *base + *len) (len 0
+ * before init). */
+void rgi_page_range(char **base, size_t *len);
+
 /* The first segment of the run holding p (p may lie past the run's first
  * segment), or NULL.  Safe for any p. */
 void *rgi_page_run_head(const void *p);

@@ -676,6 +676,12 @@ bool rgi_page_owns(const void *p)
     return k == RGI_SEG_ARENA || k == RGI_SEG_LARGE;
 }
 
+void rgi_page_range(char **base, size_t *len)
+{
+    *base = pg.base;
+    *len = pg.base ? pg.nsegs << RGI_SEG_SHIFT : 0;
+}
+
 int rgi_page_kind(const void *p)
 {
     if (pg.base == NULL || (const char *)p < pg.base || (const char *)p >= pg.base + (pg.nsegs << RGI_SEG_SHIFT))

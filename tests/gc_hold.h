@@ -16,12 +16,16 @@
 typedef struct gc_hold {
     pthread_t th;
     atomic_int done; /* rg_gc() returned */
+    int minor;       /* hold a minor cycle (rgi_gc_collect) */
 } gc_hold;
 
 static inline void *gc_hold_collector(void *arg)
 {
     gc_hold *h = arg;
-    rg_gc();
+    if (h->minor)
+        rgi_gc_collect(false);
+    else
+        rg_gc();
     atomic_store(&h->done, 1);
     return NULL;
 }
@@ -29,9 +33,10 @@ static inline void *gc_hold_collector(void *arg)
 /* Starts the cycle and allocates objects of poke (a pointer-free type the
  * test allocates nothing else of) until this thread allocates black, at
  * most about 10 s.  Returns 1 when marking is open and held, 0 if not. */
-static inline int gc_hold_start(gc_hold *h, const rg_type *poke)
+static inline int gc_hold_start_kind(gc_hold *h, const rg_type *poke, int minor)
 {
     atomic_store(&h->done, 0);
+    h->minor = minor;
     if (pthread_create(&h->th, NULL, gc_hold_collector, h) != 0)
         return 0;
     for (int i = 0; i < 100000; i++) {
@@ -45,6 +50,11 @@ static inline int gc_hold_start(gc_hold *h, const rg_type *poke)
         usleep(100);
     }
     return 0;
+}
+
+static inline int gc_hold_start(gc_hold *h, const rg_type *poke)
+{
+    return gc_hold_start_kind(h, poke, 0);
 }
 
 /* Passes safepoints (about 2 s at most) until cond(arg) holds. */

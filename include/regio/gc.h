@@ -110,6 +110,28 @@
  *     collector's CPU (its threads' CPU time plus the mutators' assist and
  *     safepoint mark work) over wall time times the CPUs the process may
  *     use, since start.
+ *  9. Generations (refinement: DESIGN.md §4 describes one kind of cycle;
+ *     on binary-trees every cycle re-marked the 32 MiB long-lived tree, and
+ *     marking was 90% of the collector's CPU).  Marks are sticky: an
+ *     object a cycle marked stays marked ("old") through the cycles after
+ *     it, which are minor and mark only from the roots and from the old
+ *     objects written since the last cycle ended, until a full cycle
+ *     clears every mark and traces the whole heap (the sticky mark bits of
+ *     Demers et al., PLDI 1990, as Boehm GC's generational mode and
+ *     WebKit's Riptide use them).  rg_write, while the collector is idle,
+ *     marks the card (RG_GC_CARD_BYTES of address space) of the slot it
+ *     writes; a minor cycle scans the old objects of the marked cards, and
+ *     every cycle clears the cards when its marking ends, when no marked
+ *     object points to an unmarked one.  A cycle is full when rg_gc()
+ *     asks for it, when the memory limit or its ladder forced it, and
+ *     when the old objects grew by half of GC_PERCENT over what the last
+ *     full cycle traced (an old object that died is only freed by a full
+ *     cycle); the goal's base between full cycles is what the last full
+ *     one traced.  Finalizers of old objects run after a full cycle.
+ *     RG_GC_GEN=0 (read once at init) turns the mode off: every cycle is
+ *     full and rg_write marks no card.  The card table is address space
+ *     reserved without backing: a byte per 512 bytes of heap touched
+ *     (0.2%), outside the limit's count.
  *
  * fork(): safe at any time.  The forking thread is parked for the fork and
  * the collector's locks are taken, so a cycle in flight finishes first (a
@@ -187,12 +209,26 @@ typedef struct rg_gc_fresh {
 } rg_gc_fresh;
 extern RG_EXPORT __thread rg_gc_fresh rg_gc_tls_fresh __attribute__((tls_model("initial-exec")));
 
+/* The card table of the generational mode (rule 9): a byte per
+ * RG_GC_CARD_BYTES of the heap's address range, from lo, n bytes (n is 0
+ * when the mode is off, and rg_write then marks nothing).  Written by the
+ * collector at init; not API: code that inlines rg_write must be rebuilt
+ * with the library. */
+#define RG_GC_CARD_SHIFT 9
+#define RG_GC_CARD_BYTES ((uintptr_t)1 << RG_GC_CARD_SHIFT)
+typedef struct rg_gc_cards {
+    unsigned char *map;
+    uintptr_t lo, n;
+} rg_gc_cards;
+RG_EXPORT extern rg_gc_cards rg_gc_card_table;
+
 /* The write barrier: *(void **)slot = val, where slot is a pointer field of
  * the heap object obj.  The store is atomic with release order, so another
  * thread that loads the slot with acquire order (__atomic_load_n(slot,
  * __ATOMIC_ACQUIRE)) or under the user's own lock sees val initialized.
- * Fast path when the collector is idle: one load, one predictable branch,
- * one store (a plain mov on x86-64). */
+ * Fast path when the collector is idle: one load and one predictable branch
+ * for the barrier, the slot's card byte marked (a bounds check and a byte
+ * store: rule 9), one store (a plain mov on x86-64). */
 static inline void rg_write(void *obj, void *slot, void *val)
 {
     if (RG_UNLIKELY(__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED))) {
@@ -205,6 +241,11 @@ static inline void rg_write(void *obj, void *slot, void *val)
             rg_write_slow(obj, slot, val);
             return;
         }
+    } else {
+        /* idle: remember the slot for the next minor cycle (rule 9) */
+        uintptr_t c = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
+        if (RG_LIKELY(c < rg_gc_card_table.n))
+            __atomic_store_n(&rg_gc_card_table.map[c], (unsigned char)1, __ATOMIC_RELAXED);
     }
     /* release store: the marker reads this slot concurrently (acquire) and
      * then the object val points to; the store publishes val's contents */
