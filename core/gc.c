@@ -8,11 +8,13 @@
  *  metadata comes from it too): one (type, size class) per span, so a block's type is its span's (no object header; the
  *  pointer map is precise).  Each thread keeps the spans it allocates from
  *  in a small direct-mapped cache (Go's mcache) and allocates without a lock
- *  by scanning the span's alloc bits from its free index (Go's allocCache);
+ *  by scanning the span's alloc bits from its free index (Go's allocCache)
+ *  a run of free blocks at a time, which the fast path bumps through;
  *  central lists per (type, class) under one heap lock play mcentral.
- *  Objects above 32 KiB get their own arena span or run.  Mark, alloc and
- *  finalizer bits live on the side.  Sweeping a span makes alloc := mark and
- *  clears mark, poisoning freed blocks.
+ *  Objects above 32 KiB get their own arena span or run.  Mark bytes, alloc
+ *  and finalizer bits live on the side.  Sweeping a span makes alloc := mark
+ *  and clears mark, poisoning freed blocks (the generational mode keeps the
+ *  marks of traced blocks: below).
  *
  *  Marking (Dijkstra 1978 tri-color, with Go's hybrid barrier, Go 1.8
  *  "Eliminate STW stack re-scanning" proposal): while marking, rg_write
@@ -56,11 +58,20 @@
  *  mark bit, so a shade the collector could miss would have to be of an
  *  object white at the end of a clean round — which the argument excludes.
  *
+ *  Generations (regio/gc.h rule 9; sticky mark bits, Demers et al. 1990):
+ *  a traced block stays marked after the sweep, so the next cycle, minor,
+ *  does not mark it again; a minor cycle adds to the roots the old objects
+ *  on the cards rg_write marked since the last cycle began (scan_cards,
+ *  before threads allocate black), then clears the cards.  A full cycle
+ *  first clears every mark.  Blocks allocated black carry MARK_BLACK and
+ *  lose it at the sweep: young again, reached through the cards marked
+ *  while the cycle ran.
+ *
  *  Pacing (Go's GOGC, Go 1.5 concurrent GC pacer): the goal is
  *  traced * (1 + GC_PERCENT/100), at least 4 MiB, where traced is what the
- *  last cycle's marking reached (the heap it kept less what was allocated
- *  black while it ran); a cycle starts before the
- *  goal by what the last cycle saw allocated while it ran, or earlier when
+ *  last full cycle's marking reached (the heap it kept less what was
+ *  allocated black while it ran); a cycle starts before the goal by what
+ *  the last cycle of its kind saw allocated while it ran, or earlier when
  *  the room the memory limit leaves, less 1.5x that (at least 10%), would
  *  be used; limit-forced cycles wait so that GC CPU stays under half the
  *  wall time, unless the heap comes within half that margin of the limit.
@@ -144,6 +155,7 @@ struct gspan {
     gspan *next, *prev;          /* central list (heap lock) */
     gspan *all_next, *all_prev;  /* every span (heap lock) */
     gspan *finq_next;            /* spans with finalizers due (fin lock) */
+    gspan *card_next;            /* spans with a marked card (scan_cards, collector only) */
     _Atomic uint64_t *alloc, *fin, *finq;
     /* mark state, a byte per block (nwords * 64, its own meta block):
      * shade sets one with a plain store, where a bit needs a locked
@@ -175,10 +187,19 @@ struct rg_root {
     rg_root *next, *prev;
 };
 
+/* A thread's cached span for one (type, size class), with a run of free
+ * blocks taken from it: [bump, bump_end), the block at bump at the span's
+ * freeindex.  The
+ * allocation fast path hands out from the run (a bump and freeindex
+ * advanced; the run was counted as allocated when taken); runs end at a
+ * word of alloc bits (64 blocks), and bump == bump_end when there is none
+ * (run_drop). */
 typedef struct cache_ent {
     const rg_type *type;
-    unsigned sclass;
     gspan *s;
+    char *bump, *bump_end;
+    uint16_t sclass;
+    uint16_t elem;
 } cache_ent;
 
 /* Per-thread collector state.  `state` and `ack_seq` are read by the
@@ -272,7 +293,10 @@ static _Atomic uint64_t heap_traced;  /* of that, what marking reached (not allo
 static _Atomic uint64_t black_bytes;  /* allocated black this cycle (span_uncache, alloc_large) */
 static _Atomic uint64_t span_bytes;   /* bytes in gspans */
 static _Atomic uint64_t fin_spans;    /* gspans of types with finalizers */
-static _Atomic uint64_t cycle_alloc;  /* bytes allocated during the last cycle (the pacer) */
+/* Bytes allocated during the last cycle (the pacer), per kind: [1] full,
+ * [0] minor (gc.h rule 9: a minor cycle is short, and a full cycle
+ * started as early as the last minor one ran would end far past its goal). */
+static _Atomic uint64_t cycle_alloc[2];
 static _Atomic uint64_t st_mallocs, st_frees, st_total_alloc, st_freed_bytes, st_fin_run;
 static _Atomic uint64_t cycles_done, forced_by_limit, term_rounds, assist_scanned, gray_shares;
 static _Atomic uint64_t pause_total, last_gc_ns, next_gc_goal, pause_max_cycle;
@@ -308,7 +332,8 @@ static _Atomic int quiet_waiter;       /* the driver waits for draining == 0 (se
 enum { ASSIST_LIGHT = 0, ASSIST_PACED };
 static int assist_mode;
 static _Atomic uint64_t scan_done;   /* bytes scanned this cycle, by every drain */
-static _Atomic uint64_t scan_expect; /* the scan work expected of a cycle: the last one's */
+static _Atomic uint64_t scan_expect; /* the scan work expected of this cycle: the last one's of its kind */
+static _Atomic uint64_t scan_last[2]; /* the scan work of the last cycle of each kind ([1] full) */
 /* A paced assist found no gray work: the next drain holding some gives
  * half of it to the global set (gray_share).  On its own cache line: every
  * drain reads it once per object scanned. */
@@ -473,12 +498,39 @@ static inline uint64_t mark_word(const gspan *s, uint32_t w)
 #endif
 }
 
-/* Marks the blocks of word w whose bits m has (release: after what the
- * caller stored before, as shade's dirty flag). */
-static inline void mark_word_set(gspan *s, uint32_t w, uint64_t m)
+/* Mark byte values: a block shade reached (MARK_TRACED), or one a thread
+ * allocated black (MARK_BLACK).  Both are marked for this cycle; in the
+ * generational mode only traced ones stay marked (old) after its sweep
+ * (gc.h rule 9). */
+#define MARK_TRACED 1
+#define MARK_BLACK 2
+
+/* The blocks of word w whose mark byte is v, as a word of bits. */
+static inline uint64_t mark_word_eq(const gspan *s, uint32_t w, uint8_t v)
+{
+    const _Atomic uint8_t *b = s->mark + (size_t)w * 64;
+#if defined(__SSE2__) && !RGI_TSAN
+    const __m128i x = _mm_set1_epi8((char)v);
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * k));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(q, x)) << (16 * k);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (int k = 0; k < 64; k++)
+        m |= (uint64_t)(atomic_load_explicit(&b[k], memory_order_acquire) == v) << k;
+    return m;
+#endif
+}
+
+/* Sets the mark bytes of word w's blocks whose bits m has to v (release:
+ * after what the caller stored before, as shade's dirty flag). */
+static inline void mark_word_set(gspan *s, uint32_t w, uint64_t m, uint8_t v)
 {
     for (; m; m &= m - 1)
-        atomic_store_explicit(&s->mark[(size_t)w * 64 + (size_t)__builtin_ctzll(m)], 1, memory_order_release);
+        atomic_store_explicit(&s->mark[(size_t)w * 64 + (size_t)__builtin_ctzll(m)], v, memory_order_release);
 }
 
 /* Unmarks word w's blocks: no thread marks (sweep, a dropped cycle). */
@@ -522,7 +574,7 @@ static void span_uncache(gspan *s)
                          ~atomic_load_explicit(&s->alloc[w], memory_order_relaxed);
             /* the marks are set before the release clear below */
             if (m) {
-                mark_word_set(s, (uint32_t)w, m);
+                mark_word_set(s, (uint32_t)w, m, MARK_BLACK);
                 nblack += (uint64_t)__builtin_popcountll(m);
             }
         }
@@ -772,7 +824,7 @@ static inline __attribute__((always_inline)) void shade_inl(gwork *w, const void
      * and both push it, and it is scanned twice, which is harmless (a
      * scan only shades); the locked bit set this replaces cost 12-20% of
      * the marker's time (bench_gcmark, depth 20 and in-cache). */
-    atomic_store_explicit(mark, 1, memory_order_release);
+    atomic_store_explicit(mark, MARK_TRACED, memory_order_release);
 
     if (s->type->nptrs == 0)
         return; /* no pointers: black at once */
@@ -1058,6 +1110,59 @@ static inline long span_next(gspan *s)
     return (long)i;
 }
 
+/* Takes a run of free blocks of s for e's bump allocation: block i (which
+ * span_next just took) and the free blocks after it in the same word of
+ * alloc bits.  The run's blocks after i are counted as allocated now (the
+ * fast path counts nothing; run_drop takes back what was not used).
+ * Holder only. */
+static inline void run_take(gthread *me, cache_ent *e, gspan *s, long i)
+{
+    uint32_t b = (uint32_t)i - s->abase + 1; /* the next bit in acache */
+    uint32_t n = 0;
+    if (b < 64) {
+        uint64_t rest = ~(s->acache >> b); /* a one at each taken block */
+        n = rest ? (uint32_t)__builtin_ctzll(rest) : 64 - b;
+        if (b + n > 64)
+            n = 64 - b;
+        if ((uint32_t)i + 1 + n > s->nelems)
+            n = s->nelems - (uint32_t)i - 1;
+        if (n)
+            s->acache &= ~((((uint64_t)1 << n) - 1) << b);
+    }
+    e->bump = s->start + ((size_t)i + 1) * s->elem;
+    e->bump_end = e->bump + (size_t)n * s->elem;
+    me->local_bytes += (uint64_t)n * s->elem;
+    me->local_objs += n;
+}
+
+/* Gives the unused part of e's run back to its span's cursor (the run
+ * lies in the word acache holds; its first block is at freeindex) and
+ * empties it; me (NULL: a thread that is gone) stops counting it.  Holder
+ * only. */
+static inline void run_drop(gthread *me, cache_ent *e)
+{
+    gspan *s = e->s;
+    if (s != NULL && e->bump < e->bump_end) {
+        uint32_t n = (uint32_t)((size_t)(e->bump_end - e->bump) / s->elem);
+        uint32_t b = atomic_load_explicit(&s->freeindex, memory_order_relaxed) - s->abase;
+        if (b < 64)
+            s->acache |= (n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << b;
+        if (me != NULL) {
+            uint64_t bytes = (uint64_t)n * s->elem;
+            if (me->local_bytes >= bytes && me->local_objs >= n) {
+                me->local_bytes -= bytes;
+                me->local_objs -= n;
+            } else {
+                /* counted already (account_flush): take it back there */
+                atomic_fetch_sub_explicit(&heap_live, bytes, memory_order_relaxed);
+                atomic_fetch_sub_explicit(&st_total_alloc, bytes, memory_order_relaxed);
+                atomic_fetch_sub_explicit(&st_mallocs, n, memory_order_relaxed);
+            }
+        }
+    }
+    e->bump = e->bump_end = NULL;
+}
+
 /* ---------------------------------------------------------------------------
  * The collector's page heap (Go's mheap): every gspan's pages, and the
  * collector's metadata, come from one detached arena shared by all threads.
@@ -1156,14 +1261,14 @@ static size_t heap_pages_trim(void)
 }
 
 /* Collector metadata (gspan headers with their side bits, gthreads, gray
- * chunks, tclasses): power-of-two blocks of 64 B to 4 KiB carved from
+ * chunks, tclasses): power-of-two blocks of 64 B to 8 KiB carved from
  * pages of the shared heap (RGI_SPAN_USER spans with no gspan: span_of()
  * never takes them for heap objects), kept on free lists for reuse.  What
  * they hold is bounded by the heap's spans and threads. */
 #define META_MIN_SHIFT 6
-#define META_NCLASSES 7 /* 64 B .. 4 KiB */
+#define META_NCLASSES 8 /* 64 B .. 8 KiB (a gthread is about 5 KiB) */
 static void *meta_lists[META_NCLASSES]; /* pages_lock */
-_Static_assert(sizeof(gthread) <= 4096 && sizeof(gchunk) <= 4096 && sizeof(tclass) <= 4096,
+_Static_assert(sizeof(gthread) <= 8192 && sizeof(gchunk) <= 8192 && sizeof(tclass) <= 8192,
                "collector metadata fits the largest meta class");
 
 static int meta_class(size_t n)
@@ -1179,7 +1284,7 @@ static void *meta_alloc(size_t n)
 {
     int c = meta_class(n);
     if (c < 0)
-        return rgi_arena_malloc(n); /* not expected: every caller asks for <= 4 KiB */
+        return rgi_arena_malloc(n); /* not expected: every caller asks for <= 8 KiB */
     pthread_mutex_lock(&pages_lock);
     void *p = meta_lists[c];
     if (p != NULL)
@@ -1343,7 +1448,7 @@ static void span_destroy(gspan *s)
 
 /* Sweeps s (heap lock held, s claimed: not cached, sweepgen G-2).
  * A block is live when it is marked: alloc := mark.  The generational mode
- * keeps the marks (old objects stay marked until a full cycle).
+ * keeps the traced marks (old objects stay marked until a full cycle).
  * Returns true when the span is now empty. */
 static bool sweep_span_locked(gspan *s)
 {
@@ -1369,7 +1474,11 @@ static bool sweep_span_locked(gspan *s)
         }
         atomic_store_explicit(&s->alloc[w], m, memory_order_relaxed);
         if (!gen_mode)
-            mark_word_clear(s, w); /* sticky in the generational mode: cleared by the next full cycle */
+            mark_word_clear(s, w);
+        else if (m)
+            /* sticky: traced blocks stay marked (old) until a full cycle
+             * clears them; blocks allocated black are young again */
+            mark_word_set(s, w, m & ~mark_word_eq(s, w, MARK_TRACED), 0);
         live += (uint32_t)__builtin_popcountll(m);
     }
     s->nalloc = live;
@@ -1515,6 +1624,7 @@ static void release_cache(gthread *t)
         gspan *s = t->cache[i].s;
         if (s == NULL)
             continue;
+        run_drop(t, &t->cache[i]);
         t->cache[i].s = NULL;
         span_uncache(s);
         central_put_locked(s);
@@ -1531,19 +1641,24 @@ static void account_slow(gthread *me);
  * allocates black (implicit_black_word).  Order: zero, then freeindex
  * (release), so a collector that reads freeindex (acquire) sees an
  * initialized object, and its colour. */
+static inline void block_zero(char *p, size_t elem)
+{
+    if (RG_LIKELY(elem <= 64)) {
+        /* small classes are multiples of 16: inline stores, not a call
+         * (binary-trees' 16-byte nodes spent 5% of the mutator in memset) */
+        for (size_t k = 0; k < elem; k += 16)
+            memset(p + k, 0, 16);
+    } else {
+        memset(p, 0, elem);
+    }
+}
+
 static inline void *hand_out(gthread *me, gspan *s, long i, size_t bytes)
 {
     char *p = s->start + (size_t)i * s->elem;
     if (poisoning)
         rgi_unpoison(p, s->elem);
-    if (RG_LIKELY(s->elem <= 64)) {
-        /* small classes are multiples of 16: inline stores, not a call
-         * (binary-trees' 16-byte nodes spent 5% of the mutator in memset) */
-        for (size_t k = 0; k < s->elem; k += 16)
-            memset(p + k, 0, 16);
-    } else {
-        memset(p, 0, s->elem);
-    }
+    block_zero(p, s->elem);
     atomic_store_explicit(&s->freeindex, (uint32_t)i + 1, memory_order_release);
     me->local_objs++;
     if (RG_UNLIKELY((me->local_bytes += s->elem) >= ACCOUNT_BYTES))
@@ -1575,6 +1690,16 @@ static inline bool alloc_black_now(gthread *me, int ph)
 }
 
 /* Refill: a span with a free block for (t, c) into the cache. */
+/* e now holds s (heap lock), with no run yet. */
+static inline void cache_set(cache_ent *e, const rg_type *t, unsigned c, gspan *s)
+{
+    e->type = t;
+    e->sclass = (uint16_t)c;
+    e->elem = (uint16_t)s->elem;
+    e->s = s;
+    e->bump = e->bump_end = NULL;
+}
+
 static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c, size_t bytes)
 {
     tclass *tc = tclass_get(t, c);
@@ -1587,6 +1712,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
     if (e->s) {
         if (e->s == me->last_black)
             set_last_black(me, NULL);
+        run_drop(me, e);
         span_uncache(e->s);
         central_put_locked(e->s);
         e->s = NULL;
@@ -1605,9 +1731,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         span_cache(s, blk);
         if (blk)
             set_last_black(me, s);
-        e->type = t;
-        e->sclass = c;
-        e->s = s;
+        cache_set(e, t, c, s);
     }
     pthread_mutex_unlock(&heap_lock);
     destroy_list(dead);
@@ -1632,9 +1756,7 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
                 span_cache(s, blk);
                 if (blk)
                     set_last_black(me, s);
-                e->type = t;
-                e->sclass = c;
-                e->s = s;
+                cache_set(e, t, c, s);
             }
             pthread_mutex_unlock(&heap_lock);
             destroy_list(dead);
@@ -1656,16 +1778,33 @@ static RGI_NOINLINE void *alloc_refill(gthread *me, const rg_type *t, unsigned c
         span_cache(s, blk);
         if (blk)
             set_last_black(me, s);
-        e->type = t;
-        e->sclass = c;
-        e->s = s;
+        cache_set(e, t, c, s);
         pthread_mutex_unlock(&heap_lock);
     }
 got:;
     long i = span_next(s);
     if (i < 0)
         rgi_corrupt("gc: refilled span %p has no free block", (void *)s);
+    if (!poisoning)
+        run_take(me, e, s, i);
     return hand_out(me, s, i, bytes);
+}
+
+/* The fast path's run is empty: the next run of the cached span, or a
+ * refill.  Under poisoning every block goes through hand_out (no runs). */
+static RGI_NOINLINE void *alloc_next(gthread *me, const rg_type *t, unsigned c, size_t bytes)
+{
+    cache_ent *e = &me->cache[cache_slot(t, c)];
+    gspan *s = e->s;
+    if (s != NULL && e->type == t && e->sclass == c) {
+        long i = span_next(s);
+        if (i >= 0) {
+            if (!poisoning)
+                run_take(me, e, s, i);
+            return hand_out(me, s, i, bytes);
+        }
+    }
+    return alloc_refill(me, t, c, bytes);
 }
 
 static void *alloc_large(gthread *me, const rg_type *t, size_t bytes)
@@ -1683,7 +1822,7 @@ static void *alloc_large(gthread *me, const rg_type *t, size_t bytes)
     uint32_t g = atomic_load_explicit(&sweepgen_g, memory_order_relaxed);
     atomic_store_explicit(&s->sweepgen, ph == PH_DONE ? g + 2 : g, memory_order_relaxed);
     if (alloc_black_now(me, ph)) {
-        atomic_store_explicit(&s->mark[0], 1, memory_order_release);
+        atomic_store_explicit(&s->mark[0], MARK_BLACK, memory_order_release);
         atomic_fetch_add_explicit(&black_bytes, bytes, memory_order_relaxed);
     }
     atomic_store_explicit(&s->freeindex, 1, memory_order_release);
@@ -1707,13 +1846,19 @@ static inline void *gc_alloc(const rg_type *t, size_t bytes)
         return alloc_large(me, t, bytes);
     unsigned c = rgi_size_class_inl(bytes);
     cache_ent *e = &me->cache[cache_slot(t, c)];
-    gspan *s = e->s;
-    if (RG_LIKELY(s != NULL && e->type == t && e->sclass == c)) {
-        long i = span_next(s);
-        if (RG_LIKELY(i >= 0))
-            return hand_out(me, s, i, bytes);
+    char *p = e->bump;
+    if (RG_LIKELY(e->type == t && e->sclass == c && p < e->bump_end)) {
+        /* the run: no read of the span (hand_out's order: zero, then
+         * freeindex with release) */
+        size_t elem = e->elem;
+        gspan *s = e->s;
+        e->bump = p + elem;
+        block_zero(p, elem);
+        atomic_store_explicit(&s->freeindex, atomic_load_explicit(&s->freeindex, memory_order_relaxed) + 1,
+                              memory_order_release);
+        return p; /* counted when the run was taken */
     }
-    return alloc_refill(me, t, c, bytes);
+    return alloc_next(me, t, c, bytes);
 }
 
 void *rg_new(const rg_type *t)
@@ -1927,10 +2072,15 @@ static inline uint64_t cards_word(size_t i)
 #endif
 }
 
-/* Unmarks every card.  Called when marking has ended and before the
- * barrier goes off: no marked object points to an unmarked one, and no
- * thread marks a card until it sees the barrier off.  Only words holding a
- * mark are written (a card page nobody touched stays unbacked). */
+/* Unmarks every card.  Called by every cycle once all threads run the
+ * barrier and before any allocates black (a minor cycle scans the cards
+ * first): a card a store marks between the scan and this clear is lost,
+ * but that store shaded what it stored (no object is fresh black yet, so
+ * none skips the shade), and so that object ends the cycle marked, old.
+ * Every later store marks its card for the next cycle: that is what finds
+ * the objects this cycle allocated black (young again after its sweep)
+ * from the old objects they were stored into.  Only words holding a mark
+ * are written (a card page nobody touched stays unbacked). */
 static void cards_clear(void)
 {
     unsigned char *m = rg_gc_card_table.map;
@@ -1961,34 +2111,16 @@ static inline bool marks_any(const gspan *s, size_t i0, size_t i1)
     return false;
 }
 
-/* The card scan's span lookup: the span of the last card, while the next
- * one lies in it (a small span covers 128 cards or more). */
-typedef struct card_cursor {
-    gspan *s;
-    char *lo, *hi; /* [lo, hi): s's blocks */
-    char *last;    /* the last small block scanned (one spans several cards) */
-} card_cursor;
-
-/* Scans the old (marked) objects overlapping the card at a: a small block
- * whole (once, though it covers several cards), a large object's elements
- * that overlap the card.  Returns the bytes scanned. */
-static size_t scan_card(gwork *w, char *a, card_cursor *cc)
+/* Scans the old (marked) objects of s overlapping the card at a: a small
+ * block whole (once, though it covers several cards: *last), a large
+ * object's elements that overlap the card.  Returns the bytes scanned. */
+static size_t scan_card(gwork *w, gspan *s, char *a, char **last)
 {
+    char *hi = s->start + (s->large ? s->obj_bytes : (size_t)s->nelems * s->elem);
+    char *lo = a > s->start ? a : s->start;
     char *e = a + RG_GC_CARD_BYTES;
-    gspan *s = cc->s;
-    if (s == NULL || a < cc->lo || a >= cc->hi) {
-        s = span_of(a);
-        if (s == NULL)
-            s = span_of(e - 1); /* the card holds a span's first block, or none */
-        if (s == NULL)
-            return 0;
-        cc->s = s;
-        cc->lo = s->start;
-        cc->hi = s->start + (s->large ? s->obj_bytes : (size_t)s->nelems * s->elem);
-    }
-    char *lo = a > cc->lo ? a : cc->lo;
-    if (e > cc->hi)
-        e = cc->hi;
+    if (e > hi)
+        e = hi;
     if (lo >= e)
         return 0;
     if (s->large) {
@@ -2011,30 +2143,56 @@ static size_t scan_card(gwork *w, char *a, card_cursor *cc)
     size_t done = 0;
     for (long i = i0; i <= i1; i++) {
         char *b = s->start + (size_t)i * s->elem;
-        if (b == cc->last || !atomic_load_explicit(&s->mark[i], memory_order_acquire))
+        if (b == *last || !atomic_load_explicit(&s->mark[i], memory_order_acquire))
             continue;
-        cc->last = b;
+        *last = b;
         done += scan_object_slow(w, s, b, false);
     }
     return done;
 }
 
+/* The cards covering s's blocks: [*c0, *c1). */
+static inline void span_cards(const gspan *s, size_t *c0, size_t *c1)
+{
+    const rg_gc_cards *ct = &rg_gc_card_table;
+    uintptr_t lo = (uintptr_t)s->start, hi = lo + (s->large ? s->obj_bytes : (size_t)s->nelems * s->elem);
+    *c0 = (size_t)((lo - ct->lo) >> RG_GC_CARD_SHIFT);
+    *c1 = (size_t)((hi - ct->lo + RG_GC_CARD_BYTES - 1) >> RG_GC_CARD_SHIFT);
+}
+
 /* A minor cycle's extra roots: the old objects on marked cards.  Run once
  * every thread has the barrier on (after START): a store made before a
  * thread's acknowledgement marked its card, one made after shades what it
- * stores.  Returns the number of marked cards. */
+ * stores.  The spans with a marked card are listed under the heap lock and
+ * scanned outside it: no span is freed while marking, and a card is only
+ * read through the span that holds it (a card of pages freed since it was
+ * marked is never looked up).  Returns the number of marked cards. */
 static size_t scan_cards(gwork *w)
 {
     size_t ncards = 0, bytes = 0;
-    card_cursor cc = {0};
-    const rg_gc_cards *ct = &rg_gc_card_table;
-    for (size_t i = 0, n = cards_in_use(); i < n; i += 8) {
-        for (uint64_t v = cards_word(i); v;) {
-            unsigned b = (unsigned)__builtin_ctzll(v) / 8;
-            v &= ~((uint64_t)0xff << (8 * b)); /* a marked card is a non-zero byte */
-            ncards++;
-            bytes += scan_card(w, (char *)(ct->lo + ((i + b) << RG_GC_CARD_SHIFT)), &cc);
+    const unsigned char *map = rg_gc_card_table.map;
+    gspan *list = NULL;
+    pthread_mutex_lock(&heap_lock);
+    for (gspan *s = allspans; s; s = s->all_next) {
+        size_t c0, c1, c;
+        span_cards(s, &c0, &c1);
+        for (c = c0; c < c1 && !__atomic_load_n(&map[c], __ATOMIC_RELAXED); c++)
+            ;
+        if (c < c1) {
+            s->card_next = list;
+            list = s;
         }
+    }
+    pthread_mutex_unlock(&heap_lock);
+    for (gspan *s = list; s; s = s->card_next) {
+        size_t c0, c1;
+        span_cards(s, &c0, &c1);
+        char *last = NULL;
+        for (size_t c = c0; c < c1; c++)
+            if (__atomic_load_n(&map[c], __ATOMIC_RELAXED)) {
+                ncards++;
+                bytes += scan_card(w, s, (char *)(rg_gc_card_table.lo + (c << RG_GC_CARD_SHIFT)), &last);
+            }
     }
     if (bytes && assist_mode == ASSIST_PACED)
         atomic_fetch_add_explicit(&scan_done, bytes, memory_order_relaxed);
@@ -2694,6 +2852,21 @@ static void kick_worker(void);
  * when the cycle ends: goal minus what the mutators allocated during the
  * last cycle, kept between 60% and 95% of the way from marked to goal (the
  * bounds of Go 1.19's trigger ratio). */
+/* Will the next cycle be full (as far as the pacer can tell)? */
+static inline int next_is_full(void)
+{
+    return !gen_mode || atomic_load_explicit(&want_full, memory_order_relaxed);
+}
+
+/* What the last cycle of either kind allocated while it ran: the limit's
+ * margin must cover the longer. */
+static inline uint64_t cycle_alloc_max(void)
+{
+    uint64_t a = atomic_load_explicit(&cycle_alloc[0], memory_order_relaxed);
+    uint64_t b = atomic_load_explicit(&cycle_alloc[1], memory_order_relaxed);
+    return a > b ? a : b;
+}
+
 static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *ungated)
 {
     if (ungated)
@@ -2707,7 +2880,7 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
         if (goal < MIN_TRIGGER)
             goal = MIN_TRIGGER;
         uint64_t run = goal > marked ? goal - marked : 0;
-        uint64_t during = atomic_load_explicit(&cycle_alloc, memory_order_relaxed);
+        uint64_t during = atomic_load_explicit(&cycle_alloc[next_is_full()], memory_order_relaxed);
         trig = goal > during ? goal - during : 0;
         if (trig < marked + run / 10 * 6)
             trig = marked + run / 10 * 6;
@@ -2735,7 +2908,7 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
          * the room.  (20% before: a cache whose items fill the heap — the
          * kvcache example — kept a fifth of its limit empty for nothing;
          * the 1.5x term covers heaps that allocate fast.) */
-        uint64_t during = atomic_load_explicit(&cycle_alloc, memory_order_relaxed);
+        uint64_t during = cycle_alloc_max();
         uint64_t margin = during + during / 2 > room / 10 ? during + during / 2 : room / 10;
         /* and at least a segment: the heap grows 2 MiB at a time, so less
          * is no margin at all (under a 12 MiB limit, room/10 is 1.2 MiB,
@@ -3110,7 +3283,7 @@ static void release_idle_past_goal(uint64_t goal)
     if (ps.limit < 0) {
         /* under a limit the goal is already the room the limit leaves, and
          * idle segments kept would only shrink the trigger's room */
-        uint64_t during = atomic_load_explicit(&cycle_alloc, memory_order_relaxed);
+        uint64_t during = cycle_alloc_max();
         goal = goal > UINT64_MAX - during ? UINT64_MAX : goal + during;
         if (peak > goal)
             goal = peak;
@@ -3177,6 +3350,8 @@ static void run_cycle(const char *why, gthread *caller, int kind)
     start_helpers();
     sweep_all(); /* the previous cycle's sweep must be complete */
     ci.full = !gen_mode || kind == CY_FULL || (kind == CY_AUTO && atomic_load(&want_full));
+    atomic_store_explicit(&scan_expect, atomic_load_explicit(&scan_last[ci.full], memory_order_relaxed),
+                          memory_order_relaxed);
     if (gen_mode && ci.full)
         marks_clear_all();
     /* roots_started first: a thread joining from here on must not start
@@ -3194,14 +3369,19 @@ static void run_cycle(const char *why, gthread *caller, int kind)
      * acknowledges START (acquire) has the barrier on */
     __atomic_store_n(&rg_gc_barrier_on, 1, __ATOMIC_SEQ_CST);
     handshake(HS_START, NULL);
-    /* everyone runs the barrier: objects may turn black from now on */
+    /* everyone runs the barrier: objects may turn black from now on.  The
+     * old objects on marked cards are scanned first, before threads
+     * allocate black: what a minor cycle allocates black stays old until
+     * the next full cycle, so the shorter that window the better */
+    if (!ci.full)
+        ci.cards = scan_cards(&cw);
+    if (gen_mode)
+        cards_clear(); /* what is stored from here on marks them for the next cycle */
     pthread_mutex_lock(&gc_lock);
     atomic_store(&black_bytes, 0); /* black allocation starts now */
     atomic_store(&mark_open, 1);
     pthread_cond_broadcast(&mark_cond);
     pthread_mutex_unlock(&gc_lock);
-    if (!ci.full)
-        ci.cards = scan_cards(&cw);
     scan_collector_roots(&cw); /* before ROOTS: helpers mark meanwhile */
     flush_gray(&cw);
     handshake(HS_ROOTS, driver_marks(caller) ? &cw : NULL);
@@ -3237,7 +3417,7 @@ static void run_cycle(const char *why, gthread *caller, int kind)
     }
     ci.t_term = rgi_now_ns();
     ci.cpu_term = thread_cpu_ns();
-    atomic_store_explicit(&scan_expect, atomic_load_explicit(&scan_done, memory_order_relaxed), memory_order_relaxed);
+    atomic_store_explicit(&scan_last[ci.full], atomic_load_explicit(&scan_done, memory_order_relaxed), memory_order_relaxed);
     /* Marking is over.  Verify while everything is still marked. */
     if (RG_DEBUG_CHECKS || atomic_load(&rgi_gc_verify_next)) {
         if (claim_all_parked(caller)) {
@@ -3253,8 +3433,6 @@ static void run_cycle(const char *why, gthread *caller, int kind)
      * acknowledgement and scanned in the next cycle, so a late mark is never
      * a mark without a scan. */
     atomic_store(&mark_open, 0);
-    if (gen_mode)
-        cards_clear(); /* no marked object points to an unmarked one now */
     __atomic_store_n(&rg_gc_barrier_on, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&heap_lock);
     set_phase_locked(PH_DONE);
@@ -3287,7 +3465,7 @@ static void run_cycle(const char *why, gthread *caller, int kind)
     ci.cpu_end = thread_cpu_ns();
     uint64_t live = atomic_load(&heap_live);
     ci.heap_after = live;
-    atomic_store(&cycle_alloc, atomic_load(&st_total_alloc) - alloc0);
+    atomic_store(&cycle_alloc[ci.full], atomic_load(&st_total_alloc) - alloc0);
     atomic_store(&heap_marked, live);
     /* the goal's base: what marking reached, not what was allocated black
      * while it ran (trigger_bytes) */
@@ -3314,7 +3492,7 @@ static void run_cycle(const char *why, gthread *caller, int kind)
         uint64_t grow = pct >= 0 ? base / 200 * (uint64_t)pct : UINT64_MAX;
         if (grow < MIN_TRIGGER / 2)
             grow = MIN_TRIGGER / 2;
-        if (live > base + grow)
+        if (live - (live > blk ? blk : live) > base + grow)
             atomic_store(&want_full, 1);
     }
     bool bl;
@@ -3761,6 +3939,7 @@ static void gc_atfork_child(void)
             gspan *sp = t->cache[i].s;
             if (sp == NULL)
                 continue;
+            run_drop(NULL, &t->cache[i]);
             t->cache[i].s = NULL;
             sp->cached = 0;
             __atomic_store_n(&sp->alloc_black, 0, __ATOMIC_RELAXED); /* the child's cycle is abandoned below, or none runs */

@@ -118,14 +118,18 @@
  *     objects written since the last cycle ended, until a full cycle
  *     clears every mark and traces the whole heap (the sticky mark bits of
  *     Demers et al., PLDI 1990, as Boehm GC's generational mode and
- *     WebKit's Riptide use them).  rg_write, while the collector is idle,
- *     marks the card (RG_GC_CARD_BYTES of address space) of the slot it
- *     writes; a minor cycle scans the old objects of the marked cards, and
- *     every cycle clears the cards when its marking ends, when no marked
- *     object points to an unmarked one.  A cycle is full when rg_gc()
+ *     WebKit's Riptide use them).  rg_write marks the card
+ *     (RG_GC_CARD_BYTES of address space) of the slot it writes; a minor
+ *     cycle scans the old objects of the marked cards once every thread
+ *     runs the barrier, and every cycle then clears the cards.  Objects
+ *     allocated black are marked for their cycle only and are young again
+ *     after its sweep (refinement: on binary-trees, keeping them made a
+ *     cycle's floating garbage old, and every third cycle full); the cards
+ *     marked while the cycle ran find them from the old objects they were
+ *     stored into.  A cycle is full when rg_gc()
  *     asks for it, when the memory limit or its ladder forced it, and
- *     when the old objects grew by half of GC_PERCENT over what the last
- *     full cycle traced (an old object that died is only freed by a full
+ *     when the traced (old) objects grew by half of GC_PERCENT over what
+ *     the last full cycle traced (an old object that died is only freed by a full
  *     cycle); the goal's base between full cycles is what the last full
  *     one traced.  Finalizers of old objects run after a full cycle.
  *     RG_GC_GEN=0 (read once at init) turns the mode off: every cycle is
@@ -226,11 +230,15 @@ RG_EXPORT extern rg_gc_cards rg_gc_card_table;
  * the heap object obj.  The store is atomic with release order, so another
  * thread that loads the slot with acquire order (__atomic_load_n(slot,
  * __ATOMIC_ACQUIRE)) or under the user's own lock sees val initialized.
- * Fast path when the collector is idle: one load and one predictable branch
- * for the barrier, the slot's card byte marked (a bounds check and a byte
- * store: rule 9), one store (a plain mov on x86-64). */
+ * Fast path when the collector is idle: the slot's card byte marked (a
+ * bounds check and a byte store: rule 9), one load and one predictable
+ * branch for the barrier, one store (a plain mov on x86-64). */
 static inline void rg_write(void *obj, void *slot, void *val)
 {
+    /* remember the slot for the next minor cycle (rule 9) */
+    uintptr_t card = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
+    if (RG_LIKELY(card < rg_gc_card_table.n))
+        __atomic_store_n(&rg_gc_card_table.map[card], (unsigned char)1, __ATOMIC_RELAXED);
     if (RG_UNLIKELY(__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED))) {
         /* while marking: a slot that held NULL and gets NULL or an object
          * this thread just allocated black (a new object being filled in)
@@ -241,11 +249,6 @@ static inline void rg_write(void *obj, void *slot, void *val)
             rg_write_slow(obj, slot, val);
             return;
         }
-    } else {
-        /* idle: remember the slot for the next minor cycle (rule 9) */
-        uintptr_t c = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
-        if (RG_LIKELY(c < rg_gc_card_table.n))
-            __atomic_store_n(&rg_gc_card_table.map[c], (unsigned char)1, __ATOMIC_RELAXED);
     }
     /* release store: the marker reads this slot concurrently (acquire) and
      * then the object val points to; the store publishes val's contents */
