@@ -2858,14 +2858,6 @@ static inline int next_is_full(void)
     return !gen_mode || atomic_load_explicit(&want_full, memory_order_relaxed);
 }
 
-/* What the last cycle of either kind allocated while it ran: the limit's
- * margin must cover the longer. */
-static inline uint64_t cycle_alloc_max(void)
-{
-    uint64_t a = atomic_load_explicit(&cycle_alloc[0], memory_order_relaxed);
-    uint64_t b = atomic_load_explicit(&cycle_alloc[1], memory_order_relaxed);
-    return a > b ? a : b;
-}
 
 static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *ungated)
 {
@@ -2907,8 +2899,11 @@ static uint64_t trigger_bytes(bool *by_limit, uint64_t *goal_out, uint64_t *unga
          * not run at once on a busy machine): 1.5x that, at least 10% of
          * the room.  (20% before: a cache whose items fill the heap — the
          * kvcache example — kept a fifth of its limit empty for nothing;
-         * the 1.5x term covers heaps that allocate fast.) */
-        uint64_t during = cycle_alloc_max();
+         * the 1.5x term covers heaps that allocate fast.)  A cycle the
+         * limit starts is full: its kind's allocation (a minor cycle's,
+         * long ago while a heap was built, would keep the margin wide,
+         * and measured on the churn, start full cycles back to back). */
+        uint64_t during = atomic_load_explicit(&cycle_alloc[1], memory_order_relaxed);
         uint64_t margin = during + during / 2 > room / 10 ? during + during / 2 : room / 10;
         /* and at least a segment: the heap grows 2 MiB at a time, so less
          * is no margin at all (under a 12 MiB limit, room/10 is 1.2 MiB,
@@ -3283,7 +3278,7 @@ static void release_idle_past_goal(uint64_t goal)
     if (ps.limit < 0) {
         /* under a limit the goal is already the room the limit leaves, and
          * idle segments kept would only shrink the trigger's room */
-        uint64_t during = cycle_alloc_max();
+        uint64_t during = atomic_load_explicit(&cycle_alloc[next_is_full()], memory_order_relaxed);
         goal = goal > UINT64_MAX - during ? UINT64_MAX : goal + during;
         if (peak > goal)
             goal = peak;

@@ -230,14 +230,18 @@ RG_EXPORT extern rg_gc_cards rg_gc_card_table;
  * the heap object obj.  The store is atomic with release order, so another
  * thread that loads the slot with acquire order (__atomic_load_n(slot,
  * __ATOMIC_ACQUIRE)) or under the user's own lock sees val initialized.
- * Fast path when the collector is idle: the slot's card byte marked (a
- * bounds check and a byte store: rule 9), one load and one predictable
- * branch for the barrier, one store (a plain mov on x86-64). */
+ * Fast path when the collector is idle: the slot's card byte marked unless
+ * it is (a bounds check, a byte load, rarely a byte store: rule 9), one
+ * load and one predictable branch for the barrier, one store (a plain mov
+ * on x86-64). */
 static inline void rg_write(void *obj, void *slot, void *val)
 {
-    /* remember the slot for the next minor cycle (rule 9) */
+    /* remember the slot for the next minor cycle (rule 9); a card already
+     * marked is not written again (threads writing near each other would
+     * otherwise pass the card's cache line back and forth) */
     uintptr_t card = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
-    if (RG_LIKELY(card < rg_gc_card_table.n))
+    if (RG_LIKELY(card < rg_gc_card_table.n) &&
+        !__atomic_load_n(&rg_gc_card_table.map[card], __ATOMIC_RELAXED))
         __atomic_store_n(&rg_gc_card_table.map[card], (unsigned char)1, __ATOMIC_RELAXED);
     if (RG_UNLIKELY(__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED))) {
         /* while marking: a slot that held NULL and gets NULL or an object
