@@ -329,8 +329,30 @@ static _Atomic int mark_open;          /* START acknowledged by all: gray may tu
 static _Atomic int draining;           /* drains in flight that took gray work (termination waits for 0) */
 static _Atomic int quiet_waiter;       /* the driver waits for draining == 0 (see shared_drain) */
 /* RG_GC_ASSIST: how allocation assists are sized (assists_paced). */
-enum { ASSIST_LIGHT = 0, ASSIST_PACED };
-static int assist_mode;
+enum { ASSIST_LIGHT = 0, ASSIST_PACED, ASSIST_AUTO };
+static int assist_mode = ASSIST_AUTO;
+static _Atomic int paced_now; /* this cycle's assists are paced (assists_paced) */
+
+/* Are this cycle's assists paced (assist_paced) rather than light?
+ * RG_GC_ASSIST=paced or light says; the default (auto) paces them when no
+ * memory limit is set, decided at each cycle's start (refinement: with the
+ * generational mode, paced assists cost binary-trees no time over light
+ * ones, 3.3-3.4 s at 139-147 MiB against 3.4-3.5 s at 175-193 MiB; on the
+ * churn under its limit light ones keep the op p99.9 at 98 us against
+ * 147 us).  Light assists scan twice the bytes allocated,
+ * bounded per call, and a thread that finds no gray work goes on: the
+ * collector thread marks beside the mutators, the fastest way through a
+ * cycle with a spare core, but a mutator that allocates faster than the
+ * collector marks then allocates (black) about as much as the cycle marks,
+ * and the next goal doubles that too.  Measured on binary-trees depth 20
+ * before the generational mode (perf/RESULTS.md): paced ran in 115-151 MiB
+ * against light's 187-231 MiB, and took 5-20% more time; under a memory
+ * limit, which caps the heap anyway, paced only costs time, so auto stays
+ * light there. */
+static inline bool assists_paced(void)
+{
+    return atomic_load_explicit(&paced_now, memory_order_relaxed);
+}
 static _Atomic uint64_t scan_done;   /* bytes scanned this cycle, by every drain */
 static _Atomic uint64_t scan_expect; /* the scan work expected of this cycle: the last one's of its kind */
 static _Atomic uint64_t scan_last[2]; /* the scan work of the last cycle of each kind ([1] full) */
@@ -693,7 +715,7 @@ static bool gray_pop_global(gwork *w)
          * (binary-trees, light: 3.1-3.3 s / 241-301 MiB taking all,
          * 3.5-3.7 s / 191-247 MiB taking half). */
         if (take >= 2 * GRAY_SHARE_MIN &&
-            (assist_mode == ASSIST_PACED || atomic_load_explicit(&mark_threads, memory_order_relaxed) > 1))
+            (assists_paced() || atomic_load_explicit(&mark_threads, memory_order_relaxed) > 1))
             take = (take + 1) / 2;
         memcpy(w->buf + w->n, c->p + (c->n - take), take * sizeof(void *));
         w->n += take;
@@ -946,7 +968,7 @@ static size_t drain_for(gwork *w, size_t budget, uint64_t max_ns)
         gray_push(w, ring[head]);
     w->pc_on = false;
     tls_in_gc = was;
-    if (done && assist_mode == ASSIST_PACED) /* only paced assists read it */
+    if (done && assists_paced()) /* only paced assists read it */
         atomic_fetch_add_explicit(&scan_done, done, memory_order_relaxed);
     return done;
 }
@@ -2194,7 +2216,7 @@ static size_t scan_cards(gwork *w)
                 bytes += scan_card(w, s, (char *)(rg_gc_card_table.lo + (c << RG_GC_CARD_SHIFT)), &last);
             }
     }
-    if (bytes && assist_mode == ASSIST_PACED)
+    if (bytes && assists_paced())
         atomic_fetch_add_explicit(&scan_done, bytes, memory_order_relaxed);
     return ncards;
 }
@@ -2945,22 +2967,6 @@ static size_t assist(gthread *me, size_t budget)
     return done;
 }
 
-/* Are assists paced (assist_paced) rather than light?  RG_GC_ASSIST=paced
- * says (default light).  Light assists scan twice the bytes allocated,
- * bounded per call, and a thread that finds no gray work goes on: the
- * collector thread marks beside the mutators, the fastest way through a
- * cycle with a spare core, but a mutator that allocates faster than the
- * collector marks then allocates (black) about as much as the cycle marks,
- * and the next goal doubles that too.  Measured on binary-trees depth 20
- * (perf/RESULTS.md): paced runs in 115-151 MiB against light's 187-231
- * MiB, and takes 5-20% more time (4.1-4.8 s against 3.8-4.2 s; 40-50%
- * before the mark threads shared their gray work); under a memory limit,
- * which caps the heap anyway, paced only cost time, so the limit does not
- * switch it on. */
-static bool assists_paced(void)
-{
-    return assist_mode == ASSIST_PACED;
-}
 
 /* Paced assists, as Go's (Go 1.5 concurrent GC pacer): a thread allocating
  * while marking owes scan work in the ratio of the scan work still expected
@@ -3185,7 +3191,7 @@ static void mark_until_empty(gwork *w, gthread *caller)
         /* a marking driver out of work asks a drain in flight to share
          * its buffer (gray_share), as a paced assist that finds none does
          * (light assists are short: it takes their rest when they end) */
-        if (marks && assist_mode == ASSIST_PACED && !atomic_load_explicit(&gray_wanted, memory_order_relaxed))
+        if (marks && assists_paced() && !atomic_load_explicit(&gray_wanted, memory_order_relaxed))
             atomic_store_explicit(&gray_wanted, 1, memory_order_relaxed);
         pthread_mutex_lock(&gc_lock);
         /* seq_cst: the Dekker pair with shared_drain's decrement */
@@ -3347,6 +3353,12 @@ static void run_cycle(const char *why, gthread *caller, int kind)
     ci.full = !gen_mode || kind == CY_FULL || (kind == CY_AUTO && atomic_load(&want_full));
     atomic_store_explicit(&scan_expect, atomic_load_explicit(&scan_last[ci.full], memory_order_relaxed),
                           memory_order_relaxed);
+    {
+        rgi_page_stats ps;
+        rgi_page_read_stats(&ps);
+        atomic_store_explicit(&paced_now, assist_mode == ASSIST_PACED || (assist_mode == ASSIST_AUTO && ps.limit < 0),
+                              memory_order_relaxed);
+    }
     if (gen_mode && ci.full)
         marks_clear_all();
     /* roots_started first: a thread joining from here on must not start
@@ -3766,17 +3778,20 @@ static void gc_threads_from_env(void)
     atomic_compare_exchange_strong(&mark_threads, &unset, n); /* rg_set_gc_threads may have won */
 }
 
-/* RG_GC_ASSIST: "light" (the default) or "paced"; anything else warns and
- * keeps the default. */
+/* RG_GC_ASSIST: "auto" (the default: paced without a memory limit,
+ * light under one), "paced" or "light"; anything else warns and keeps the
+ * default. */
 static void gc_assist_from_env(void)
 {
     const char *v = getenv("RG_GC_ASSIST");
-    if (v == NULL || strcmp(v, "light") == 0)
+    if (v == NULL || strcmp(v, "auto") == 0)
+        assist_mode = ASSIST_AUTO;
+    else if (strcmp(v, "light") == 0)
         assist_mode = ASSIST_LIGHT;
     else if (strcmp(v, "paced") == 0)
         assist_mode = ASSIST_PACED;
     else
-        fprintf(stderr, "regio: ignoring RG_GC_ASSIST=\"%s\" (want light or paced)\n", v);
+        fprintf(stderr, "regio: ignoring RG_GC_ASSIST=\"%s\" (want auto, light or paced)\n", v);
 }
 
 /* RG_GC_GEN: the generational mode (gc.h rule 9), on unless "0" or "off".

@@ -20,10 +20,14 @@
  *                                               mark threads, 0..64; 0 = only
  *                                               assists and safepoints
  *                                               (read in core/gc.c)
- *   RG_GC_ASSIST   (environment only)   light   "paced": allocation assists
+ *   RG_GC_ASSIST   (environment only)   auto    "paced": allocation assists
  *                                               sized so marking ends near
- *                                               the goal (Go's pacer): a
- *                                               smaller heap for mutator time
+ *                                               the goal (Go's pacer);
+ *                                               "light": twice the bytes
+ *                                               allocated; auto: paced
+ *                                               without a memory limit
+ *   RG_GC_GEN      (environment only)   1       "0": no minor cycles, no
+ *                                               cards (regio/gc.h rule 9)
  *                                               (read in core/gc.c)
  */
 #include "internal.h"

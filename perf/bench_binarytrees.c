@@ -148,6 +148,8 @@ static void setup(void)
     const char *a = getenv("RG_GC_ASSIST");
     if (a && !strcmp(a, "paced"))
         sys_name = "regio-paced";
+    else if (a && !strcmp(a, "light"))
+        sys_name = "regio-light";
 }
 static void tree_done(node *t) { (void)t; }
 static void long_begin(void) {}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # perf/run_binarytrees.sh — binary-trees (Benchmarks Game shape) on regio's
-# collected heap (default light assists, and RG_GC_ASSIST=paced as
-# regio-paced), Boehm GC 8.2 (normal and incremental), glibc malloc/free,
-# APR pools and Go, side by side in one run.
+# collected heap (default: paced assists, with no memory limit set; and
+# RG_GC_ASSIST=light as regio-light), Boehm GC 8.2 (normal and
+# incremental), glibc malloc/free, APR pools and Go, side by side in one
+# run.
 # Usage: perf/run_binarytrees.sh [depth] [build dir] [runs]
 #   (defaults: 18, build, 1).  Needs: a configured build dir (ninja builds
 # perf/bench_binarytrees*), golang-go for the Go peer, gnuplot for the plot.
@@ -26,11 +27,11 @@ if command -v go >/dev/null; then
   (cd perf/go/binarytrees && GO111MODULE=off GOCACHE="$tmp/cache" go build -o "$tmp/bt_go" .)
 fi
 for r in $(seq "$runs"); do
-  for sys in regio regio-paced boehm boehm-incr malloc apr go; do
+  for sys in regio regio-light boehm boehm-incr malloc apr go; do
     envs=()
     case $sys in
       regio) bin="$build/perf/bench_binarytrees" ;;
-      regio-paced) bin="$build/perf/bench_binarytrees"; envs=(RG_GC_ASSIST=paced) ;;
+      regio-light) bin="$build/perf/bench_binarytrees"; envs=(RG_GC_ASSIST=light) ;;
       boehm) bin="$build/perf/bench_binarytrees_boehm" ;;
       boehm-incr) bin="$build/perf/bench_binarytrees_boehm"; envs=(BT_BOEHM_INCR=1) ;;
       malloc) bin="$build/perf/bench_binarytrees_malloc" ;;
@@ -42,12 +43,12 @@ for r in $(seq "$runs"); do
 done
 if command -v gnuplot >/dev/null; then
   mkdir -p perf/results
-  for sys in regio regio-paced boehm go; do
+  for sys in regio regio-light boehm go; do
     [ -s "$tmp/pauses_$sys" ] || continue
     sort -n "$tmp/pauses_$sys" | awk -v n="$(wc -l <"$tmp/pauses_$sys")" '{ printf "%.3f %.4f\n", $1 / 1000, NR / n }' >"$tmp/cdf_$sys"
   done
   plots=()
-  for sys in regio regio-paced boehm go; do
+  for sys in regio regio-light boehm go; do
     [ -s "$tmp/cdf_$sys" ] && plots+=("'$tmp/cdf_$sys' using 1:2 with steps lw 2 title '$sys'")
   done
   out=perf/results/binarytrees_pauses_d$depth.svg

@@ -32,12 +32,13 @@
  *     are allocated black, from the moment every thread has the barrier on
  *     (each thread switches at its next span refill; refinement: before,
  *     only once it had handed over its roots).  Refinement: assists are
- *     light by default (twice the bytes allocated, and none when there is
- *     no gray work to take: a spare core's collector thread marks while
- *     the mutators run at full speed); RG_GC_ASSIST=paced sizes them as
- *     Go's pacer does, so that marking ends near the heap goal, and the
- *     collector then shares its gray work with them — a smaller heap for
- *     mutator time (perf/RESULTS.md, binary-trees).
+ *     paced as Go's pacer does (marking ends near the heap goal, and the
+ *     collector shares its gray work with them) when no memory limit is
+ *     set, and light under a limit, which caps the heap anyway (twice the
+ *     bytes allocated, and none when there is no gray work to take: a
+ *     spare core's collector thread marks while the mutators run at full
+ *     speed, for a lower op latency on the churn).  RG_GC_ASSIST=paced or
+ *     light chooses one for every cycle (perf/RESULTS.md, binary-trees).
  *  5. No stop-the-world.  Each phase change is a ragged handshake: every
  *     attached, unparked thread acknowledges it at its next safepoint (the
  *     ones that do not need the thread's locals dead — barrier on,
