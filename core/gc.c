@@ -59,13 +59,13 @@
  *  object white at the end of a clean round — which the argument excludes.
  *
  *  Generations (regio/gc.h rule 9; sticky mark bits, Demers et al. 1990):
- *  a traced block stays marked after the sweep, so the next cycle, minor,
- *  does not mark it again; a minor cycle adds to the roots the old objects
- *  on the cards rg_write marked since the last cycle began (scan_cards,
- *  before threads allocate black), then clears the cards.  A full cycle
- *  first clears every mark.  Blocks allocated black carry MARK_BLACK and
- *  lose it at the sweep: young again, reached through the cards marked
- *  while the cycle ran.
+ *  a block a full cycle traced stays marked after the sweep (old), so the
+ *  minor cycles after it do not mark it again; a minor cycle adds to the
+ *  roots the old objects on the cards rg_write marked (scan_cards, before
+ *  threads allocate black), clearing each card it scans unless an old
+ *  object on it points to a young one.  Minor cycles promote nothing: what
+ *  they trace (MARK_YOUNG) or what was allocated black (MARK_BLACK) loses
+ *  its mark at the sweep.  A full cycle first clears every mark and card.
  *
  *  Pacing (Go's GOGC, Go 1.5 concurrent GC pacer): the goal is
  *  traced * (1 + GC_PERCENT/100), at least 4 MiB, where traced is what the
@@ -520,12 +520,15 @@ static inline uint64_t mark_word(const gspan *s, uint32_t w)
 #endif
 }
 
-/* Mark byte values: a block shade reached (MARK_TRACED), or one a thread
- * allocated black (MARK_BLACK).  Both are marked for this cycle; in the
- * generational mode only traced ones stay marked (old) after its sweep
- * (gc.h rule 9). */
+/* Mark byte values: a block a full cycle's shade reached (MARK_TRACED),
+ * one a thread allocated black (MARK_BLACK), one a minor cycle's shade
+ * reached (MARK_YOUNG).  All are marked for this cycle; in the
+ * generational mode only MARK_TRACED blocks stay marked (old) after its
+ * sweep (gc.h rule 9): minor cycles promote nothing. */
 #define MARK_TRACED 1
 #define MARK_BLACK 2
+#define MARK_YOUNG 3
+static _Atomic uint8_t shade_value = MARK_TRACED; /* this cycle's shade: TRACED, or YOUNG in a minor one */
 
 /* The blocks of word w whose mark byte is v, as a word of bits. */
 static inline uint64_t mark_word_eq(const gspan *s, uint32_t w, uint8_t v)
@@ -846,7 +849,7 @@ static inline __attribute__((always_inline)) void shade_inl(gwork *w, const void
      * and both push it, and it is scanned twice, which is harmless (a
      * scan only shades); the locked bit set this replaces cost 12-20% of
      * the marker's time (bench_gcmark, depth 20 and in-cache). */
-    atomic_store_explicit(mark, MARK_TRACED, memory_order_release);
+    atomic_store_explicit(mark, atomic_load_explicit(&shade_value, memory_order_relaxed), memory_order_release);
 
     if (s->type->nptrs == 0)
         return; /* no pointers: black at once */
@@ -1978,6 +1981,13 @@ void rg_write_slow(void *obj, void *slot, void *val)
     }
     /* release: see rg_write */
     __atomic_store_n((void **)slot, val, __ATOMIC_RELEASE);
+    /* The card again, unconditionally and after the store (release): the
+     * inline check may have found it marked just before a minor cycle's
+     * card scan cleared it, and val may be young after this cycle (gc.h
+     * rule 9; the scan clears with an exchange, which reads this store) */
+    uintptr_t card = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
+    if (card < rg_gc_card_table.n)
+        __atomic_store_n(&rg_gc_card_table.map[card], (unsigned char)1, __ATOMIC_RELEASE);
 }
 
 /* ---------------------------------------------------------------------------
@@ -2133,10 +2143,25 @@ static inline bool marks_any(const gspan *s, size_t i0, size_t i1)
     return false;
 }
 
-/* Scans the old (marked) objects of s overlapping the card at a: a small
- * block whole (once, though it covers several cards: *last), a large
- * object's elements that overlap the card.  Returns the bytes scanned. */
-static size_t scan_card(gwork *w, gspan *s, char *a, char **last)
+/* Shades v, the child of an old object on a card; *young is set when v
+ * is in the heap and not old (so not old after this minor cycle either:
+ * minor cycles promote nothing), and the card must stay marked. */
+static void shade_card_child(gwork *w, void *v, bool *young)
+{
+    shade(w, v);
+    if (*young)
+        return;
+    gspan *s = span_of(v);
+    long i = s ? block_index(s, v) : -1;
+    if (i >= 0 && atomic_load_explicit(&s->mark[i], memory_order_acquire) != MARK_TRACED)
+        *young = true;
+}
+
+/* Scans the old objects of s overlapping the card at a: a small block
+ * whole (once, though it covers several cards: *last), a large object's
+ * elements that overlap the card.  Sets *young when one of them points to
+ * a young object.  Returns the bytes scanned. */
+static size_t scan_card(gwork *w, gspan *s, char *a, char **last, bool *young)
 {
     char *hi = s->start + (s->large ? s->obj_bytes : (size_t)s->nelems * s->elem);
     char *lo = a > s->start ? a : s->start;
@@ -2145,17 +2170,17 @@ static size_t scan_card(gwork *w, gspan *s, char *a, char **last)
         e = hi;
     if (lo >= e)
         return 0;
+    const rg_type *t = s->type;
+    size_t esz = t->size ? t->size : 1;
     if (s->large) {
-        if (!atomic_load_explicit(&s->mark[0], memory_order_acquire))
+        if (atomic_load_explicit(&s->mark[0], memory_order_acquire) != MARK_TRACED)
             return 0;
-        const rg_type *t = s->type;
-        size_t esz = t->size ? t->size : 1;
         size_t e0 = (size_t)(lo - s->start) / esz, e1 = (size_t)(e - 1 - s->start) / esz;
         for (size_t k = e0; k <= e1; k++)
             for (size_t f = 0; f < t->nptrs; f++) {
                 void *v = __atomic_load_n((void **)(s->start + k * esz + t->ptr_offsets[f]), __ATOMIC_ACQUIRE);
                 if (v)
-                    shade(w, v);
+                    shade_card_child(w, v, young);
             }
         return (e1 - e0 + 1) * esz;
     }
@@ -2165,10 +2190,17 @@ static size_t scan_card(gwork *w, gspan *s, char *a, char **last)
     size_t done = 0;
     for (long i = i0; i <= i1; i++) {
         char *b = s->start + (size_t)i * s->elem;
-        if (b == *last || !atomic_load_explicit(&s->mark[i], memory_order_acquire))
+        if (b == *last || atomic_load_explicit(&s->mark[i], memory_order_acquire) != MARK_TRACED)
             continue;
         *last = b;
-        done += scan_object_slow(w, s, b, false);
+        for (size_t k = 0; k < s->nper; k++)
+            for (size_t f = 0; f < t->nptrs; f++) {
+                /* acquire: pairs with rg_write's release store */
+                void *v = __atomic_load_n((void **)(b + k * esz + t->ptr_offsets[f]), __ATOMIC_ACQUIRE);
+                if (v)
+                    shade_card_child(w, v, young);
+            }
+        done += s->elem;
     }
     return done;
 }
@@ -2183,16 +2215,21 @@ static inline void span_cards(const gspan *s, size_t *c0, size_t *c1)
 }
 
 /* A minor cycle's extra roots: the old objects on marked cards.  Run once
- * every thread has the barrier on (after START): a store made before a
- * thread's acknowledgement marked its card, one made after shades what it
- * stores.  The spans with a marked card are listed under the heap lock and
- * scanned outside it: no span is freed while marking, and a card is only
- * read through the span that holds it (a card of pages freed since it was
- * marked is never looked up).  Returns the number of marked cards. */
+ * every thread has the barrier on (after START) and before any allocates
+ * black: a store made before a thread's acknowledgement marked its card,
+ * one made after shades what it stores.  The spans with a marked card are
+ * listed under the heap lock and scanned outside it: no span is freed
+ * while marking, and a card is only read through the span that holds it
+ * (a card of pages freed since it was marked is never looked up).  Each
+ * card is cleared before its scan and marked again when an old object on
+ * it points to a young one (the next minor cycle must find that one
+ * again: minor cycles promote nothing); a store meanwhile marks it anew.
+ * Cards outside every span stay as they are until a full cycle clears
+ * them all.  Returns the number of marked cards. */
 static size_t scan_cards(gwork *w)
 {
     size_t ncards = 0, bytes = 0;
-    const unsigned char *map = rg_gc_card_table.map;
+    unsigned char *map = rg_gc_card_table.map;
     gspan *list = NULL;
     pthread_mutex_lock(&heap_lock);
     for (gspan *s = allspans; s; s = s->all_next) {
@@ -2210,11 +2247,19 @@ static size_t scan_cards(gwork *w)
         size_t c0, c1;
         span_cards(s, &c0, &c1);
         char *last = NULL;
-        for (size_t c = c0; c < c1; c++)
-            if (__atomic_load_n(&map[c], __ATOMIC_RELAXED)) {
-                ncards++;
-                bytes += scan_card(w, s, (char *)(rg_gc_card_table.lo + (c << RG_GC_CARD_SHIFT)), &last);
-            }
+        for (size_t c = c0; c < c1; c++) {
+            if (!__atomic_load_n(&map[c], __ATOMIC_RELAXED))
+                continue;
+            ncards++;
+            /* an exchange: it reads the card store of a barrier that ran
+             * (rg_write_slow, release), so the scan below sees that
+             * barrier's slot store; a store after it marks the card anew */
+            (void)__atomic_exchange_n(&map[c], (unsigned char)0, __ATOMIC_ACQ_REL);
+            bool young = false;
+            bytes += scan_card(w, s, (char *)(rg_gc_card_table.lo + (c << RG_GC_CARD_SHIFT)), &last, &young);
+            if (young)
+                __atomic_store_n(&map[c], (unsigned char)1, __ATOMIC_RELAXED);
+        }
     }
     if (bytes && assists_paced())
         atomic_fetch_add_explicit(&scan_done, bytes, memory_order_relaxed);
@@ -3351,6 +3396,7 @@ static void run_cycle(const char *why, gthread *caller, int kind)
     start_helpers();
     sweep_all(); /* the previous cycle's sweep must be complete */
     ci.full = !gen_mode || kind == CY_FULL || (kind == CY_AUTO && atomic_load(&want_full));
+    atomic_store_explicit(&shade_value, ci.full ? MARK_TRACED : MARK_YOUNG, memory_order_relaxed);
     atomic_store_explicit(&scan_expect, atomic_load_explicit(&scan_last[ci.full], memory_order_relaxed),
                           memory_order_relaxed);
     {
@@ -3382,7 +3428,7 @@ static void run_cycle(const char *why, gthread *caller, int kind)
      * the next full cycle, so the shorter that window the better */
     if (!ci.full)
         ci.cards = scan_cards(&cw);
-    if (gen_mode)
+    if (gen_mode && ci.full)
         cards_clear(); /* what is stored from here on marks them for the next cycle */
     pthread_mutex_lock(&gc_lock);
     atomic_store(&black_bytes, 0); /* black allocation starts now */
@@ -3492,14 +3538,19 @@ static void run_cycle(const char *why, gthread *caller, int kind)
         } else {
             atomic_fetch_add_explicit(&minor_done, 1, memory_order_relaxed);
         }
-        /* the next cycle is full once the old objects grew by half of
-         * GC_PERCENT over the last full cycle's traced heap */
-        int pct = __atomic_load_n(&rgi_opt.gc_percent, __ATOMIC_RELAXED);
+        /* Minor cycles promote nothing: the young objects they trace are
+         * traced again by the next one.  The next cycle is full (and
+         * promotes them) once the minor cycles since the last full one
+         * traced as much again as that one did (the cost of a full
+         * cycle), or when the heap a minor cycle left is past the goal. */
+        static uint64_t retraced; /* cycle lock */
         uint64_t base = atomic_load(&full_base);
-        uint64_t grow = pct >= 0 ? base / 200 * (uint64_t)pct : UINT64_MAX;
-        if (grow < MIN_TRIGGER / 2)
-            grow = MIN_TRIGGER / 2;
-        if (live - (live > blk ? blk : live) > base + grow)
+        uint64_t traced = live - (live > blk ? blk : live);
+        if (ci.full)
+            retraced = 0;
+        else
+            retraced += traced > base ? traced - base : 0;
+        if (!ci.full && (retraced > (base > MIN_TRIGGER ? base : MIN_TRIGGER) || live > atomic_load(&next_gc_goal)))
             atomic_store(&want_full, 1);
     }
     bool bl;

@@ -114,25 +114,27 @@
  *  9. Generations (refinement: DESIGN.md §4 describes one kind of cycle;
  *     on binary-trees every cycle re-marked the 32 MiB long-lived tree, and
  *     marking was 90% of the collector's CPU).  Marks are sticky: an
- *     object a cycle marked stays marked ("old") through the cycles after
- *     it, which are minor and mark only from the roots and from the old
- *     objects written since the last cycle ended, until a full cycle
- *     clears every mark and traces the whole heap (the sticky mark bits of
- *     Demers et al., PLDI 1990, as Boehm GC's generational mode and
- *     WebKit's Riptide use them).  rg_write marks the card
- *     (RG_GC_CARD_BYTES of address space) of the slot it writes; a minor
- *     cycle scans the old objects of the marked cards once every thread
- *     runs the barrier, and every cycle then clears the cards.  Objects
- *     allocated black are marked for their cycle only and are young again
- *     after its sweep (refinement: on binary-trees, keeping them made a
- *     cycle's floating garbage old, and every third cycle full); the cards
- *     marked while the cycle ran find them from the old objects they were
- *     stored into.  A cycle is full when rg_gc()
- *     asks for it, when the memory limit or its ladder forced it, and
- *     when the traced (old) objects grew by half of GC_PERCENT over what
- *     the last full cycle traced (an old object that died is only freed by a full
- *     cycle); the goal's base between full cycles is what the last full
- *     one traced.  Finalizers of old objects run after a full cycle.
+ *     object a full cycle marked stays marked ("old") through the minor
+ *     cycles after it, which mark only from the roots and from the old
+ *     objects on marked cards, until the next full cycle clears every mark
+ *     and traces the whole heap (the sticky mark bits of Demers et al.,
+ *     PLDI 1990, as Boehm GC's generational mode and WebKit's Riptide use
+ *     them).  rg_write marks the card (RG_GC_CARD_BYTES of address space)
+ *     of the slot it writes; a minor cycle scans the old objects of the
+ *     marked cards once every thread runs the barrier, and clears each
+ *     card unless one of them points to a young object.  Minor cycles
+ *     promote nothing: what they trace, and what any cycle allocates
+ *     black, is young again after the sweep (refinement: promoting them
+ *     made each minor cycle's half-built tree and floating garbage old on
+ *     binary-trees, and every fifth cycle full); the kept cards and the
+ *     cards marked while the cycle ran find them again.  A cycle is full
+ *     when rg_gc() asks for it, when the memory limit or its ladder forced
+ *     it, when the minor cycles since the last full one traced as much as
+ *     that one did (promoting what keeps being traced), and when a minor
+ *     cycle left the heap past the goal.  An old object that died is only
+ *     freed by a full cycle; the goal's base between full cycles is what
+ *     the last full one traced.  Finalizers of old objects run after a
+ *     full cycle.
  *     RG_GC_GEN=0 (read once at init) turns the mode off: every cycle is
  *     full and rg_write marks no card.  The card table is address space
  *     reserved without backing: a byte per 512 bytes of heap touched
