@@ -336,10 +336,10 @@ static _Atomic int paced_now; /* this cycle's assists are paced (assists_paced) 
 /* Are this cycle's assists paced (assist_paced) rather than light?
  * RG_GC_ASSIST=paced or light says; the default (auto) paces them when no
  * memory limit is set, decided at each cycle's start (refinement: with the
- * generational mode, paced assists cost binary-trees no time over light
- * ones, 3.3-3.4 s at 139-147 MiB against 3.4-3.5 s at 175-193 MiB; on the
- * churn under its limit light ones keep the op p99.9 at 98 us against
- * 147 us).  Light assists scan twice the bytes allocated,
+ * generational mode, paced assists cost binary-trees 3-7% of its time
+ * over light ones for a quarter less memory, 2.9-3.1 s at 121 MiB against
+ * 2.8 s at 151-181 MiB; on the churn under its limit light ones keep the
+ * op p99.9 at 98 us against 147 us).  Light assists scan twice the bytes allocated,
  * bounded per call, and a thread that finds no gray work goes on: the
  * collector thread marks beside the mutators, the fastest way through a
  * cycle with a spare core, but a mutator that allocates faster than the
