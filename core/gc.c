@@ -189,11 +189,10 @@ struct rg_root {
 
 /* A thread's cached span for one (type, size class), with a run of free
  * blocks taken from it: [bump, bump_end), the block at bump at the span's
- * freeindex.  The
- * allocation fast path hands out from the run (a bump and freeindex
- * advanced; the run was counted as allocated when taken); runs end at a
- * word of alloc bits (64 blocks), and bump == bump_end when there is none
- * (run_drop). */
+ * freeindex.  The allocation fast path hands out from the run (a bump and
+ * freeindex advanced; the run was counted as allocated when taken); runs
+ * end at a word of alloc bits (64 blocks), and bump == bump_end when there
+ * is none (run_drop). */
 typedef struct cache_ent {
     const rg_type *type;
     gspan *s;
@@ -339,8 +338,9 @@ static _Atomic int paced_now; /* this cycle's assists are paced (assists_paced) 
  * generational mode, paced assists cost binary-trees 3-7% of its time
  * over light ones for a quarter less memory, 2.9-3.1 s at 121 MiB against
  * 2.8 s at 151-181 MiB; on the churn under its limit light ones keep the
- * op p99.9 at 98 us against 147 us).  Light assists scan twice the bytes allocated,
- * bounded per call, and a thread that finds no gray work goes on: the
+ * op p99.9 at 98 us against 147 us).  Light assists scan twice the bytes
+ * allocated, bounded per call, and a thread that finds no gray work goes
+ * on: the
  * collector thread marks beside the mutators, the fastest way through a
  * cycle with a spare core, but a mutator that allocates faster than the
  * collector marks then allocates (black) about as much as the cycle marks,
@@ -1662,10 +1662,6 @@ static void release_cache(gthread *t)
  * ------------------------------------------------------------------------- */
 static void account_slow(gthread *me);
 
-/* Hands block i of s out: zeroed; black by position when the holder
- * allocates black (implicit_black_word).  Order: zero, then freeindex
- * (release), so a collector that reads freeindex (acquire) sees an
- * initialized object, and its colour. */
 static inline void block_zero(char *p, size_t elem)
 {
     if (RG_LIKELY(elem <= 64)) {
@@ -1678,6 +1674,10 @@ static inline void block_zero(char *p, size_t elem)
     }
 }
 
+/* Hands block i of s out: zeroed; black by position when the holder
+ * allocates black (implicit_black_word).  Order: zero, then freeindex
+ * (release), so a collector that reads freeindex (acquire) sees an
+ * initialized object, and its colour. */
 static inline void *hand_out(gthread *me, gspan *s, long i, size_t bytes)
 {
     char *p = s->start + (size_t)i * s->elem;
@@ -2104,15 +2104,15 @@ static inline uint64_t cards_word(size_t i)
 #endif
 }
 
-/* Unmarks every card.  Called by every cycle once all threads run the
- * barrier and before any allocates black (a minor cycle scans the cards
- * first): a card a store marks between the scan and this clear is lost,
- * but that store shaded what it stored (no object is fresh black yet, so
- * none skips the shade), and so that object ends the cycle marked, old.
- * Every later store marks its card for the next cycle: that is what finds
- * the objects this cycle allocated black (young again after its sweep)
- * from the old objects they were stored into.  Only words holding a mark
- * are written (a card page nobody touched stays unbacked). */
+/* Unmarks every card: a full cycle, once all threads run the barrier and
+ * before any allocates black.  A card a store marks just before this
+ * clear is lost, but that store shaded what it stored (no object is fresh
+ * black yet, so none skips the shade), and what a full cycle shades ends
+ * it old.  Every later store marks its card for the next cycle: that is
+ * what finds the objects this cycle allocated black (young again after
+ * its sweep) from the old objects they were stored into.  Only words
+ * holding a mark are written (a card page nobody touched stays
+ * unbacked). */
 static void cards_clear(void)
 {
     unsigned char *m = rg_gc_card_table.map;
