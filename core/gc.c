@@ -1662,6 +1662,7 @@ static void release_cache(gthread *t)
  * ------------------------------------------------------------------------- */
 static void account_slow(gthread *me);
 
+/* Zeroes a block about to be handed out. */
 static inline void block_zero(char *p, size_t elem)
 {
     if (RG_LIKELY(elem <= 64)) {
