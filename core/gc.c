@@ -3378,7 +3378,7 @@ static void run_cycle(const char *why, gthread *caller, int kind)
     ci.t_start = rgi_now_ns();
     ci.cpu0 = thread_cpu_ns();
     ci.heap_before = atomic_load(&heap_live);
-    uint64_t alloc0 = atomic_load(&st_total_alloc);
+    uint64_t alloc0 = atomic_load(&st_total_alloc), freed0 = atomic_load(&st_freed_bytes);
     atomic_store(&pause_max_cycle, 0);
     atomic_store(&pause_clean_max_cycle, 0);
     /* statistics: a late ack of the last cycle may land in either */
@@ -3543,16 +3543,34 @@ static void run_cycle(const char *why, gthread *caller, int kind)
          * traced again by the next one.  The next cycle is full (and
          * promotes them) once the minor cycles since the last full one
          * traced as much again as that one did (the cost of a full
-         * cycle), or when the heap a minor cycle left is past the goal. */
-        static uint64_t retraced; /* cycle lock */
+         * cycle), or when the heap a minor cycle left is past the goal.
+         * A minor cycle that freed less than the young objects it kept
+         * (a heap being built: a cache filling) sends the next ones to
+         * full cycles, 1, 2, 4 ... up to 64 of them before another minor
+         * one is tried. */
+        static uint64_t retraced;         /* cycle lock */
+        static unsigned full_left, backoff; /* cycle lock */
         uint64_t base = atomic_load(&full_base);
         uint64_t traced = live - (live > blk ? blk : live);
-        if (ci.full)
+        uint64_t young = traced > base ? traced - base : 0;
+        if (ci.full) {
             retraced = 0;
-        else
-            retraced += traced > base ? traced - base : 0;
-        if (!ci.full && (retraced > (base > MIN_TRIGGER ? base : MIN_TRIGGER) || live > atomic_load(&next_gc_goal)))
-            atomic_store(&want_full, 1);
+            if (full_left > 0) {
+                full_left--;
+                atomic_store(&want_full, 1);
+            }
+        } else {
+            retraced += young;
+            if (atomic_load(&st_freed_bytes) - freed0 < young) {
+                backoff = backoff ? (backoff < 64 ? 2 * backoff : 64) : 1;
+                full_left = backoff - 1;
+                atomic_store(&want_full, 1);
+            } else {
+                backoff = 0;
+            }
+            if (retraced > (base > MIN_TRIGGER ? base : MIN_TRIGGER) || live > atomic_load(&next_gc_goal))
+                atomic_store(&want_full, 1);
+        }
     }
     bool bl;
     trigger_bytes(&bl, &ci.goal, NULL);
