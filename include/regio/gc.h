@@ -130,8 +130,10 @@
  *     cards marked while the cycle ran find them again.  A cycle is full
  *     when rg_gc() asks for it, when the memory limit or its ladder forced
  *     it, when the minor cycles since the last full one traced as much as
- *     that one did (promoting what keeps being traced), and when a minor
- *     cycle left the heap past the goal.  An old object that died is only
+ *     that one did (promoting what keeps being traced), when a minor
+ *     cycle left the heap past the goal, and after a minor cycle that
+ *     freed less than it kept young (a heap being built: then 1, 2, 4 ...
+ *     up to 64 full cycles before the next minor one).  An old object that died is only
  *     freed by a full cycle; the goal's base between full cycles is what
  *     the last full one traced.  Finalizers of old objects run after a
  *     full cycle.
