@@ -1986,9 +1986,9 @@ void rg_write_slow(void *obj, void *slot, void *val)
      * inline check may have found it marked just before a minor cycle's
      * card scan cleared it, and val may be young after this cycle (gc.h
      * rule 9; the scan clears with an exchange, which reads this store) */
-    uintptr_t card = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
-    if (card < rg_gc_card_table.n)
-        __atomic_store_n(&rg_gc_card_table.map[card], (unsigned char)1, __ATOMIC_RELEASE);
+    unsigned char *card = rg_gc_card(slot);
+    if (card)
+        __atomic_store_n(card, (unsigned char)1, __ATOMIC_RELEASE);
 }
 
 /* ---------------------------------------------------------------------------

@@ -133,10 +133,10 @@
  *     that one did (promoting what keeps being traced), when a minor
  *     cycle left the heap past the goal, and after a minor cycle that
  *     freed less than it kept young (a heap being built: then 1, 2, 4 ...
- *     up to 64 full cycles before the next minor one).  An old object that died is only
- *     freed by a full cycle; the goal's base between full cycles is what
- *     the last full one traced.  Finalizers of old objects run after a
- *     full cycle.
+ *     up to 64 full cycles before the next minor one).  An old object
+ *     that died is only freed by a full cycle; the goal's base between
+ *     full cycles is what the last full one traced.  Finalizers of old
+ *     objects run after a full cycle.
  *     RG_GC_GEN=0 (read once at init) turns the mode off: every cycle is
  *     full and rg_write marks no card.  The card table is address space
  *     reserved without backing: a byte per 512 bytes of heap touched
@@ -231,6 +231,13 @@ typedef struct rg_gc_cards {
 } rg_gc_cards;
 RG_EXPORT extern rg_gc_cards rg_gc_card_table;
 
+/* The card byte of slot, or NULL outside the table (the mode off). */
+static inline unsigned char *rg_gc_card(const void *slot)
+{
+    uintptr_t c = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
+    return RG_LIKELY(c < rg_gc_card_table.n) ? &rg_gc_card_table.map[c] : (unsigned char *)0;
+}
+
 /* The write barrier: *(void **)slot = val, where slot is a pointer field of
  * the heap object obj.  The store is atomic with release order, so another
  * thread that loads the slot with acquire order (__atomic_load_n(slot,
@@ -244,10 +251,9 @@ static inline void rg_write(void *obj, void *slot, void *val)
     /* remember the slot for the next minor cycle (rule 9); a card already
      * marked is not written again (threads writing near each other would
      * otherwise pass the card's cache line back and forth) */
-    uintptr_t card = ((uintptr_t)slot - rg_gc_card_table.lo) >> RG_GC_CARD_SHIFT;
-    if (RG_LIKELY(card < rg_gc_card_table.n) &&
-        !__atomic_load_n(&rg_gc_card_table.map[card], __ATOMIC_RELAXED))
-        __atomic_store_n(&rg_gc_card_table.map[card], (unsigned char)1, __ATOMIC_RELAXED);
+    unsigned char *card = rg_gc_card(slot);
+    if (card && !__atomic_load_n(card, __ATOMIC_RELAXED))
+        __atomic_store_n(card, (unsigned char)1, __ATOMIC_RELAXED);
     if (RG_UNLIKELY(__atomic_load_n(&rg_gc_barrier_on, __ATOMIC_RELAXED))) {
         /* while marking: a slot that held NULL and gets NULL or an object
          * this thread just allocated black (a new object being filled in)
